@@ -1,0 +1,23 @@
+# One command to set up and run a week end to end offline, one to set up and run the tests.
+# Both create .venv on first use; torch is pinned to the CPU build that installs from local disk.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+WEEK ?= week1
+
+.PHONY: setup demo test
+
+$(BIN)/forge: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "torch==2.13.0" -e ".[dev]"
+	touch $@
+
+setup: $(BIN)/forge
+
+demo: setup
+	$(BIN)/forge run $(WEEK)
+	$(BIN)/forge results $(WEEK)
+
+test: setup
+	$(BIN)/python -m pytest

@@ -1,0 +1,3 @@
+from forge_cli.app import main
+
+main()

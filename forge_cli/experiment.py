@@ -1,0 +1,101 @@
+"""The experiment contract every week plugs into.
+
+An experiment is a plain function ``fn(config, tracker) -> summary``. It logs scalars, tables
+and figures through the :class:`Tracker` it is given and returns a flat dict of summary numbers.
+It never prints and never touches W&B: the runner owns both.
+
+Experiments register themselves for a week with :func:`experiment`; the runner finds them by
+importing ``algorithms.weeks.weekNN``. This module must stay light (no torch, numpy or wandb):
+the CLI imports it on start-up paths.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+Profile = Literal["smoke", "cpu", "gpu"]
+PROFILES: tuple[str, ...] = ("smoke", "cpu", "gpu")
+
+
+class ExperimentConfig(BaseModel):
+    """Base config of every experiment.
+
+    Subclasses declare their hyperparameters as fields (defaults = the ``cpu`` profile) and put
+    the values that change with the profile in ``profiles``, e.g.
+    ``profiles = {"smoke": {"n_steps": 200}, "gpu": {"n_steps": 1_000_000}}``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    profile: Profile = "cpu"
+    seed: int = 0
+
+    profiles: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    @classmethod
+    def for_profile(cls, profile: str, seed: int = 0, **overrides: Any) -> ExperimentConfig:
+        values = {**cls.profiles.get(profile, {}), **overrides}
+        return cls(profile=profile, seed=seed, **values)
+
+
+class Tracker(Protocol):
+    """What an experiment may do with its results. Implemented by ``forge_cli.tracking``."""
+
+    def log(self, metrics: dict[str, float], step: int | None = None) -> None:
+        """Scalars at a step; metric names follow ``section/name`` (``charts/value_error``)."""
+
+    def log_table(self, key: str, columns: list[str], rows: list[list[Any]]) -> None:
+        """A table (the post's result tables and W&B tables come from these)."""
+
+    def log_figure(self, key: str, figure: Any, caption: str) -> None:
+        """A matplotlib figure with a caption that says what it shows."""
+
+    def track(self, iterable: Iterable[Any], total: int | None = None,
+              description: str = "") -> Iterator[Any]:
+        """Iterate with a per-step progress bar."""
+
+
+ExperimentFn = Callable[[Any, Tracker], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    week: int
+    name: str
+    config: type[ExperimentConfig]
+    fn: ExperimentFn
+    description: str
+    seeded: bool = True  # False: deterministic (e.g. dynamic programming); run once, seed 0
+
+
+_REGISTRY: dict[int, dict[str, Experiment]] = {}
+
+F = TypeVar("F", bound=ExperimentFn)
+
+
+def experiment(week: int, name: str, config: type[ExperimentConfig],
+               seeded: bool = True) -> Callable[[F], F]:
+    """Register ``fn`` as experiment ``name`` of ``week``; its docstring's first line describes it."""
+
+    def register(fn: F) -> F:
+        description = (fn.__doc__ or name).strip().splitlines()[0]
+        _REGISTRY.setdefault(week, {})[name] = Experiment(week, name, config, fn, description,
+                                                          seeded)
+        return fn
+
+    return register
+
+
+def experiments_for(week: int) -> dict[str, Experiment]:
+    """The experiments registered for ``week`` (importing ``algorithms.weeks.weekNN`` if any)."""
+    try:
+        importlib.import_module(f"algorithms.weeks.week{week:02d}")
+    except ModuleNotFoundError as error:
+        if error.name != f"algorithms.weeks.week{week:02d}":
+            raise
+    return dict(_REGISTRY.get(week, {}))

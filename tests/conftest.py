@@ -1,0 +1,36 @@
+"""Shared fixtures: every test runs in its own project folder, offline, with no keys."""
+
+from __future__ import annotations
+
+import pytest
+
+from forge_cli import experiment as experiment_module
+
+
+@pytest.fixture(autouse=True)
+def offline_environment(monkeypatch):
+    for name in ("ANTHROPIC_API_KEY", "WANDB_API_KEY", "FORGE_ROOT", "WANDB_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    for name in list(__import__("os").environ):
+        if name.startswith("FORGE_"):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """An empty forge project (W&B disabled unless a test turns it on)."""
+    (tmp_path / "forge.toml").write_text('[wandb]\nmode = "disabled"\n')
+    monkeypatch.setenv("FORGE_ROOT", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def registry():
+    """Register throwaway experiments; the real registry is restored afterwards."""
+    saved = {week: dict(entries) for week, entries in experiment_module._REGISTRY.items()}
+    yield experiment_module
+    experiment_module._REGISTRY.clear()
+    experiment_module._REGISTRY.update(saved)

@@ -1,0 +1,116 @@
+"""The CLI through a real ``forge`` process: start-up cost, bad input, and week 1 end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+HEAVY = ("torch", "wandb", "numpy", "matplotlib", "gymnasium", "anthropic")
+
+
+def forge(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300):
+    environment = {key: value for key, value in os.environ.items()
+                   if not key.startswith(("FORGE_", "WANDB_", "ANTHROPIC_"))}
+    environment.update({"FORGE_ROOT": str(cwd), "WANDB_SILENT": "true", "COLUMNS": "200"}
+                       | (env or {}))
+    return subprocess.run([sys.executable, "-m", "forge_cli", *args], cwd=cwd, env=environment,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_help_lists_commands_without_heavy_imports(tmp_path):
+    code = ("import sys; from forge_cli.app import app; from typer.main import get_command;"
+            "import click; ctx = click.Context(get_command(app)); "
+            "print(sorted(get_command(app).list_commands(ctx))); "
+            f"print([m for m in {HEAVY!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    commands, heavy = out.stdout.strip().splitlines()
+    assert {"run", "weeks", "results", "pull", "doctor"} <= set(eval(commands))
+    assert heavy == "[]"
+    assert "run" in forge("--help", cwd=tmp_path).stdout
+
+
+@pytest.mark.parametrize("week", ["week99", "banana", "week0", ""])
+def test_unknown_week_is_one_line_and_exit_2(tmp_path, week):
+    result = forge("run", week, cwd=tmp_path)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "unknown week" in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--profile", "huge"], "unknown profile"),
+    (["--seeds", "x"], "bad --seeds"),
+    (["--only", "nope"], "no experiment 'nope'"),
+])
+def test_bad_run_options_are_one_line_and_exit_2(tmp_path, args, message):
+    result = forge("run", "week1", *args, cwd=tmp_path)
+    assert result.returncode == 2 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_bad_config_is_reported_in_one_line(tmp_path):
+    (tmp_path / "forge.toml").write_text('[wandb]\nmode = "sideways"\n')
+    result = forge("results", "week1", cwd=tmp_path)
+    assert result.returncode == 1 and "wandb.mode" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_week1_smoke_end_to_end_offline(tmp_path):
+    result = forge("run", "week1", "--profile", "smoke", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    runs = sorted((tmp_path / "runs" / "week01").glob("*/*/run.json"))
+    experiments = {path.parent.parent.name for path in runs}
+    assert {"book-examples", "pi-vs-vi", "convergence", "heatmaps"} <= experiments
+    for path in runs:
+        record = json.loads(path.read_text())
+        assert record["status"] == "finished" and record["wandb"]["mode"] == "offline"
+        assert list((tmp_path / "wandb").glob(f"offline-run-*-{record['id']}"))
+        for figure in record["figures"]:
+            assert (path.parent / figure["file"]).is_file() and figure["caption"]
+    results = forge("results", "week1", cwd=tmp_path)
+    assert results.returncode == 0 and "book-examples" in results.stdout
+    weeks = forge("weeks", cwd=tmp_path)
+    assert weeks.returncode == 0 and "Decision" not in weeks.stderr
+    assert "RL & MDP Fundamentals" in weeks.stdout
+
+
+def test_ctrl_c_mid_run_leaves_no_finished_run_behind(tmp_path):
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("FORGE_")}
+    environment.update({"FORGE_ROOT": str(tmp_path), "FORGE_WANDB__MODE": "disabled"})
+    process = subprocess.Popen([sys.executable, "-m", "forge_cli", "run", "week1"], cwd=tmp_path,
+                               env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    incomplete = tmp_path / "runs" / ".incomplete"
+    deadline = time.monotonic() + 60
+    while not (incomplete.is_dir() and any(incomplete.iterdir())) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr
+    for run_dir in (tmp_path / "runs" / "week01").glob("*/*"):
+        assert (run_dir / "run.json").is_file()  # whatever is there is finished and whole
+    assert list((tmp_path / "runs" / ".failed").iterdir())
+    assert not any(incomplete.iterdir())
+
+
+def test_pull_offline_says_why(tmp_path):
+    result = forge("pull", "week1", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "offline mode" in result.stderr and "WANDB_API_KEY" in result.stderr
+
+
+def test_doctor_never_prints_secrets(tmp_path):
+    secret = "sk-ant-very-secret-value"
+    result = forge("doctor", cwd=tmp_path, env={"ANTHROPIC_API_KEY": secret})
+    assert result.returncode == 0
+    assert secret not in result.stdout + result.stderr
+    assert "ANTHROPIC_API_KEY" in result.stdout and "offline" in result.stdout

@@ -1,0 +1,144 @@
+"""The runner and the run store: what finishes is complete, what fails is never read as a result."""
+
+from __future__ import annotations
+
+import json
+from typing import ClassVar
+
+import pytest
+
+from forge_cli.config import load_settings
+from forge_cli.errors import BadInput, ForgeError
+from forge_cli.experiment import ExperimentConfig
+from forge_cli.results import summarize
+from forge_cli.runner import RunPlan, parse_seeds, run_plan
+from forge_cli.store import FAILED, INCOMPLETE, RunStore
+
+WEEK = 16
+
+
+class CountingConfig(ExperimentConfig):
+    steps: int = 5
+    fail_at: int = -1
+    interrupt_at: int = -1
+    profiles: ClassVar = {"smoke": {"steps": 3}}
+
+
+def counting(config: CountingConfig, tracker) -> dict[str, float]:
+    """Counts up; logs a curve, a table and a figure."""
+    import matplotlib.pyplot as plt
+
+    total = 0.0
+    for step in tracker.track(range(config.steps), description="counting"):
+        if step == config.fail_at:
+            raise RuntimeError("boom")
+        if step == config.interrupt_at:
+            raise KeyboardInterrupt
+        total += step + config.seed
+        tracker.log({"charts/total": total}, step=step)
+    tracker.log_table("results/final", ["seed", "total"], [[config.seed, total]])
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, total])
+    tracker.log_figure("figures/total", fig, caption="Total against step.")
+    return {"total": total}
+
+
+@pytest.fixture
+def counting_experiment(registry):
+    registry.experiment(week=WEEK, name="counting", config=CountingConfig)(counting)
+    return registry
+
+
+def test_finished_runs_are_complete_and_readable(project, counting_experiment):
+    settings = load_settings()
+    records = run_plan(RunPlan(week=WEEK, profile="smoke", seeds=[0, 1]), settings)
+    assert [r.seed for r in records] == [0, 1]
+    store = RunStore(settings.path("runs"))
+    latest = store.latest(WEEK)
+    assert [r.summary["total"] for r in latest] == [3.0, 6.0]  # 0+1+2, then +1 each step
+    run = latest[1]
+    assert run.config["steps"] == 3 and run.profile == "smoke"
+    assert [row["charts/total"] for row in run.history()] == [1.0, 3.0, 6.0]
+    assert run.table("results/final") ["rows"] == [[1, 6.0]]
+    assert run.figure_path("figures/total").stat().st_size > 1000
+    assert run.figures[0].caption == "Total against step."
+    assert run.environment["packages"]["numpy"]
+    assert not store.incomplete()
+
+
+def test_summary_aggregates_over_seeds(project, counting_experiment):
+    records = run_plan(RunPlan(week=WEEK, profile="smoke", seeds=[0, 1, 2]), load_settings())
+    (row,) = summarize(records)
+    assert (row.mean, row.std, row.n) == (6.0, 3.0, 3)
+
+
+def test_latest_run_wins_per_seed(project, counting_experiment):
+    settings = load_settings()
+    run_plan(RunPlan(week=WEEK, profile="smoke"), settings)
+    second = run_plan(RunPlan(week=WEEK, profile="cpu"), settings)
+    store = RunStore(settings.path("runs"))
+    assert len(store.runs(WEEK)) == 2
+    assert [r.id for r in store.latest(WEEK)] == [second[0].id]
+
+
+@pytest.mark.parametrize("field, error", [("fail_at", RuntimeError),
+                                          ("interrupt_at", KeyboardInterrupt)])
+def test_a_run_that_dies_midway_leaves_no_result(project, counting_experiment, field, error):
+    settings = load_settings()
+    run_plan(RunPlan(week=WEEK, profile="smoke", seeds=[0]), settings)
+
+    class Dying(CountingConfig):
+        profiles: ClassVar = {"smoke": {"steps": 3, field: 1}}
+
+    counting_experiment.experiment(week=WEEK, name="dying", config=Dying)(counting)
+    with pytest.raises(error):
+        run_plan(RunPlan(week=WEEK, profile="smoke", seeds=[0], only=["dying"]), settings)
+    store = RunStore(settings.path("runs"))
+    assert [r.experiment for r in store.runs(WEEK)] == ["counting"]  # the earlier run is intact
+    assert not (store.week_dir(WEEK) / "dying").exists()
+    (failed,) = (settings.path("runs") / FAILED).iterdir()
+    assert ("boom" if error is RuntimeError else "KeyboardInterrupt") in (failed / "error.txt").read_text()
+
+
+def test_killed_writer_is_invisible(project):
+    """A process killed mid-run leaves its folder in .incomplete, which readers never list."""
+    store = RunStore(project / "runs")
+    writer = store.writer()
+    writer.append_history({"step": 0, "x": 1.0})
+    assert store.runs(WEEK) == [] and store.incomplete() == [project / "runs" / INCOMPLETE / writer.run_id]
+
+
+def test_bad_plans_are_rejected_before_running(project, counting_experiment):
+    with pytest.raises(BadInput, match="no experiment 'nope'.*choose from counting"):
+        RunPlan(week=WEEK, only=["nope"]).jobs()
+    with pytest.raises(BadInput, match="unknown profile"):
+        RunPlan(week=WEEK, profile="huge").jobs()
+    with pytest.raises(ForgeError, match="no experiments implemented"):
+        RunPlan(week=15).jobs()
+
+
+def test_deterministic_experiments_run_once(project, registry):
+    registry.experiment(week=WEEK, name="exact", config=CountingConfig, seeded=False)(counting)
+    assert [seed for _, seed in RunPlan(week=WEEK, seeds=[0, 1, 2]).jobs()] == [0]
+
+
+@pytest.mark.parametrize("text, seeds", [("0", [0]), ("0,1,2", [0, 1, 2]), ("1-3", [1, 2, 3])])
+def test_parse_seeds(text, seeds):
+    assert parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize("text", ["", "a", "1,x", "-1", "3-1x"])
+def test_parse_seeds_rejects_junk(text):
+    with pytest.raises(BadInput):
+        parse_seeds(text)
+
+
+def test_wandb_offline_run_mirrors_the_store(project, counting_experiment):
+    (project / "forge.toml").write_text('[wandb]\nmode = "offline"\nproject = "forge-test"\n')
+    settings = load_settings()
+    (record,) = run_plan(RunPlan(week=WEEK, profile="smoke"), settings)
+    assert record.wandb["mode"] == "offline" and record.wandb["id"] == record.id
+    (run_dir,) = (project / "wandb").glob(f"offline-run-*-{record.id}")
+    assert list(run_dir.glob("*.wandb"))  # the binary log `wandb sync` uploads
+    stored = json.loads((record.path / "run.json").read_text())
+    assert stored["wandb"]["id"] == record.id
