@@ -55,12 +55,15 @@ def weeks() -> None:
     from forge_cli.status import week_statuses
 
     cfg = settings()
-    table = Table(title="forge curriculum", title_justify="left")
-    for column in ("week", "phase", "title", "posts", "experiments", "runs", "drafts", "approved"):
-        table.add_column(column, justify="right" if column in ("week", "phase", "runs") else "left")
+    table = Table(title="forge curriculum", title_justify="left",
+                  caption="experiments: implemented / named in the plan")
+    table.add_column("week", justify="right")
+    table.add_column("title", ratio=1, overflow="ellipsis", no_wrap=True)
+    for column in ("posts", "experiments", "runs", "drafts", "approved"):
+        table.add_column(column, justify="right")
     for status in week_statuses(cfg):
-        table.add_row(str(status.week), str(status.phase), status.title, str(status.posts),
-                      f"{status.implemented} impl. / {status.planned} planned", str(status.runs),
+        table.add_row(str(status.week), status.title, str(status.posts),
+                      f"{status.implemented} / {status.planned}", str(status.runs),
                       str(status.drafts), str(status.approved))
     console.print(table)
 
