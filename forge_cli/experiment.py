@@ -12,6 +12,7 @@ the CLI imports it on start-up paths.
 from __future__ import annotations
 
 import importlib
+from fnmatch import fnmatch
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
@@ -71,6 +72,11 @@ class Experiment:
     fn: ExperimentFn
     description: str
     seeded: bool = True  # False: deterministic (e.g. dynamic programming); run once, seed 0
+    units: tuple[tuple[str, str], ...] = ()
+    """(glob over summary keys, unit) pairs, first match wins: (("*.wall_ms", "ms"),)."""
+
+    def unit(self, metric: str) -> str:
+        return next((unit for pattern, unit in self.units if fnmatch(metric, pattern)), "")
 
 
 _REGISTRY: dict[int, dict[str, Experiment]] = {}
@@ -78,14 +84,18 @@ _REGISTRY: dict[int, dict[str, Experiment]] = {}
 F = TypeVar("F", bound=ExperimentFn)
 
 
-def experiment(week: int, name: str, config: type[ExperimentConfig],
-               seeded: bool = True) -> Callable[[F], F]:
-    """Register ``fn`` as experiment ``name`` of ``week``; its docstring's first line describes it."""
+def experiment(week: int, name: str, config: type[ExperimentConfig], seeded: bool = True,
+               units: dict[str, str] | None = None) -> Callable[[F], F]:
+    """Register ``fn`` as experiment ``name`` of ``week``; its docstring's first line describes it.
+
+    ``units`` maps globs over the summary's keys to units, used when results become a post's
+    facts: ``{"*.wall_ms": "ms", "*.sweeps": "sweeps"}``.
+    """
 
     def register(fn: F) -> F:
         description = (fn.__doc__ or name).strip().splitlines()[0]
-        _REGISTRY.setdefault(week, {})[name] = Experiment(week, name, config, fn, description,
-                                                          seeded)
+        _REGISTRY.setdefault(week, {})[name] = Experiment(
+            week, name, config, fn, description, seeded, tuple((units or {}).items()))
         return fn
 
     return register
