@@ -57,10 +57,10 @@ def weeks() -> None:
     cfg = settings()
     table = Table(title="forge curriculum", title_justify="left",
                   caption="experiments: implemented / named in the plan")
-    table.add_column("week", justify="right", no_wrap=True)
-    table.add_column("title", overflow="ellipsis", no_wrap=True, max_width=36)
+    table.add_column("week", justify="right", no_wrap=True, min_width=4)
+    table.add_column("title", overflow="ellipsis", no_wrap=True, max_width=28)
     for column in ("posts", "experiments", "runs", "drafts", "approved"):
-        table.add_column(column, justify="right", no_wrap=True)
+        table.add_column(column, justify="right", no_wrap=True, min_width=len(column))
     for status in week_statuses(cfg):
         table.add_row(str(status.week), status.title, str(status.posts),
                       f"{status.implemented} / {status.planned}", str(status.runs),
