@@ -58,7 +58,7 @@ def weeks() -> None:
     table = Table(title="forge curriculum", title_justify="left",
                   caption="experiments: implemented / named in the plan")
     table.add_column("week", justify="right", no_wrap=True, min_width=4)
-    table.add_column("title", overflow="ellipsis", no_wrap=True, max_width=28)
+    table.add_column("title", overflow="ellipsis", no_wrap=True, max_width=22)
     for column in ("posts", "experiments", "runs", "drafts", "approved"):
         table.add_column(column, justify="right", no_wrap=True, min_width=len(column))
     for status in week_statuses(cfg):
