@@ -18,6 +18,10 @@ setup: $(BIN)/forge
 demo: setup
 	$(BIN)/forge run $(WEEK)
 	$(BIN)/forge results $(WEEK)
+	$(BIN)/forge draft $(WEEK)
+	$(BIN)/forge check $(WEEK)
+	$(BIN)/forge build --drafts
+	@echo "Open blog/site/index.html, or preview with: $(BIN)/forge serve"
 
 test: setup
 	$(BIN)/python -m pytest

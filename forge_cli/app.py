@@ -141,6 +141,221 @@ def pull(week: WeekArg) -> None:
 
 
 @app.command()
+def facts(week: WeekArg) -> None:
+    """List the week's facts: the keys posts cite, with values and spread over seeds."""
+    from forge_cli.facts import build_facts
+    from forge_cli.store import RunStore
+
+    number = resolve_week(week)
+    records = RunStore(settings().path("runs")).latest(number)
+    if not records:
+        fail(ForgeError(f"no runs for week {number} yet: run `forge run week{number}` first"))
+    table = Table(title=f"week {number} facts (cite as {{{{ fact:KEY }}}})", title_justify="left")
+    table.add_column("key", overflow="fold")
+    table.add_column("value", justify="right")
+    table.add_column("seeds", justify="right")
+    for fact in build_facts(number, records).facts.values():
+        table.add_row(fact.key, fact.formatted(), str(fact.n))
+    console.print(table)
+
+
+@app.command()
+def notes(week: WeekArg) -> None:
+    """Start the week's study notes from templates/notes.md.j2 (never overwrites)."""
+    from forge_cli.notes import create_notes
+
+    number = resolve_week(week)
+    try:
+        path = create_notes(settings(), number)
+    except ForgeError as error:
+        fail(error)
+    console.print(f"created {path}", highlight=False)
+
+
+@app.command()
+def draft(
+    week: WeekArg,
+    post: Annotated[str, typer.Option(help="1 | 2 | all")] = "all",
+    edition: Annotated[str, typer.Option(help="scientist | manager | all")] = "all",
+    provider: Annotated[str | None, typer.Option(
+        help="anthropic | offline | openai (default: forge.toml; anthropic when a key is set)")] = None,
+    model: Annotated[str | None, typer.Option(help="model name (default: forge.toml)")] = None,
+    force: Annotated[bool, typer.Option(
+        help="overwrite posts edited by hand (a backup is saved first)")] = False,
+) -> None:
+    """Draft the week's posts from notes + results into the blog (draft: true)."""
+    from rich.live import Live
+
+    from forge_cli.curriculum import load_curriculum
+    from forge_cli.drafting import draft_week, plan_jobs
+
+    number = resolve_week(week)
+    cfg = settings()
+    streamed: dict[str, int] = {}
+
+    def render_live() -> Table:
+        table = Table(title=f"drafting week {number}", title_justify="left")
+        table.add_column("draft")
+        table.add_column("characters", justify="right")
+        for label, count in streamed.items():
+            table.add_row(label, f"{count:,}")
+        return table
+
+    try:
+        jobs = plan_jobs(load_curriculum().week(number), post, edition)
+        with Live(render_live(), console=console, transient=True,
+                  auto_refresh=console.is_terminal) as live:
+            def on_text(job, delta):
+                streamed[job.label] = streamed.get(job.label, 0) + len(delta)
+                live.update(render_live())
+
+            def on_retry(job, attempt, reason, wait):
+                streamed[job.label] = 0  # a retried request streams its text again from the start
+                live.console.print(f"[yellow]retry[/] {job.label}: {reason}; attempt {attempt} "
+                                   f"in {wait:.1f}s", highlight=False)
+
+            outcomes = draft_week(cfg, number, jobs, provider=provider, model=model, force=force,
+                                  on_text=on_text, on_retry=on_retry)
+    except ForgeError as error:
+        fail(error)
+    failed = False
+    for outcome in outcomes:
+        label = outcome.job.label
+        if outcome.error:
+            failed = True
+            errors.print(f"[bold red]failed[/] {label}: {outcome.error} (existing post untouched)",
+                         highlight=False)
+            continue
+        result = outcome.result
+        usage = outcome.usage
+        cost = (f" · {usage.get('input_tokens', 0):,} in / {usage.get('output_tokens', 0):,} out"
+                + (f" · ${usage['cost_usd']:.4f}" if usage.get("cost_usd") is not None else "")
+                if usage else "")
+        messages = {
+            "created": f"[green]created[/] {result.path}",
+            "updated": f"[green]updated[/] {result.path}",
+            "unchanged": f"unchanged {result.path}",
+            "revision": f"[yellow]kept your edits[/] in the post; new draft written to {result.path}",
+            "forced": f"[yellow]overwrote[/] {result.path} (your edited version: {result.backup})",
+        }
+        console.print(f"{label}: {messages[result.action]} [{outcome.provider}{cost}]",
+                      highlight=False)
+        if result.unknown_placeholders:
+            failed = True
+            errors.print(f"[red]unknown placeholders[/] in {label}: "
+                         f"{', '.join(result.unknown_placeholders)}", highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def check(week: WeekArg) -> None:
+    """Flag unsourced numbers, stale facts, broken links, bad math and front matter in drafts."""
+    from forge_cli.check import check_week
+
+    number = resolve_week(week)
+    findings = check_week(settings(), number)
+    if not findings:
+        console.print(f"week {number}: no problems found")
+        return
+    table = Table(title=f"week {number}: {len(findings)} problem(s)", title_justify="left")
+    for column in ("post", "problem", "detail"):
+        table.add_column(column, overflow="fold")
+    for finding in findings:
+        table.add_row(finding.post, finding.kind, finding.message)
+    console.print(table)
+    raise typer.Exit(1)
+
+
+@app.command()
+def review() -> None:
+    """List the posts awaiting review (draft: true) and the approved ones."""
+    from forge_cli.site import list_posts
+
+    posts = list_posts(settings().path("blog"))
+    table = Table(title="posts", title_justify="left")
+    for column in ("week", "post", "edition", "title", "status", "file"):
+        table.add_column(column, overflow="fold")
+    for post in posts:
+        table.add_row(str(post.week), str(post.post), post.edition, post.title,
+                      "[yellow]awaiting review[/]" if post.draft else "[green]approved[/]",
+                      post.path.name)
+    console.print(table if posts else "no posts yet: `forge draft weekN` writes them")
+
+
+@app.command()
+def approve(
+    week: WeekArg,
+    post: Annotated[int, typer.Option(help="post number")] = 1,
+    edition: Annotated[str, typer.Option(help="scientist | manager")] = "scientist",
+) -> None:
+    """Mark a reviewed post ready to publish (draft: false)."""
+    from forge_cli.site import approve as approve_post
+
+    number = resolve_week(week)
+    try:
+        info = approve_post(settings().path("blog"), number, post, edition)
+    except ForgeError as error:
+        fail(error)
+    console.print(f"approved {info.path.name}: {info.title}", highlight=False)
+
+
+@app.command()
+def build(
+    drafts: Annotated[bool, typer.Option(help="include posts still awaiting review")] = False,
+) -> None:
+    """Build the blog with `mkdocs build --strict` (offline: no CDN, no web fonts)."""
+    from forge_cli.site import build_site
+
+    cfg = settings()
+    try:
+        site = build_site(cfg.path("blog"), include_drafts=drafts, site_url=cfg.site.url)
+    except ForgeError as error:
+        fail(error)
+    console.print(f"built {site}" + (" (drafts included)" if drafts else ""), highlight=False)
+
+
+@app.command()
+def serve(
+    address: Annotated[str, typer.Option(help="host:port")] = "127.0.0.1:8000",
+) -> None:
+    """Preview the blog live, drafts shown, rebuilt on every edit."""
+    import subprocess
+
+    from forge_cli.site import serve_command
+
+    command = serve_command(settings().path("blog"), address)
+    console.print(f"serving on http://{address}/ (Ctrl-C to stop)", highlight=False)
+    try:
+        raise typer.Exit(subprocess.call(command))
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
+@app.command()
+def publish(
+    remote: Annotated[str | None, typer.Option(
+        help="git remote URL or path; its gh-pages branch gets the site (default: forge.toml)")] = None,
+    to: Annotated[str | None, typer.Option(help="export the static site to this folder instead")] = None,
+    allow_drafts: Annotated[bool, typer.Option(
+        help="publish even while some posts await review (they stay out of the site)")] = False,
+) -> None:
+    """Deploy the built blog to a gh-pages branch, or export it to a folder."""
+    from pathlib import Path
+
+    from forge_cli.site import publish as publish_site
+
+    cfg = settings()
+    try:
+        message = publish_site(cfg.path("blog"), remote=remote or (None if to else cfg.site.remote),
+                               to=Path(to) if to else None, allow_drafts=allow_drafts,
+                               site_url=cfg.site.url)
+    except ForgeError as error:
+        fail(error)
+    console.print(message, highlight=False)
+
+
+@app.command()
 def doctor() -> None:
     """Report what is configured and what is missing (never prints secrets)."""
     from forge_cli.status import doctor_checks

@@ -45,7 +45,7 @@ class LLMSettings(BaseModel):
 
     provider: Literal["auto", "anthropic", "offline", "openai"] = "auto"
     """auto: anthropic when ANTHROPIC_API_KEY is set, else the offline drafter."""
-    model: str = "claude-sonnet-4-5"
+    model: str = "claude-sonnet-4-6"
     base_url: str | None = None
     """anthropic: another Messages API endpoint; openai: any OpenAI-compatible server
     (Ollama, vLLM, llama.cpp), e.g. http://127.0.0.1:11434/v1."""
@@ -57,10 +57,19 @@ class LLMSettings(BaseModel):
     max_cost_usd: float = 5.0
     """Refuse a draft whose estimated cost (before the call) exceeds this."""
     prices: dict[str, ModelPrice] = {
-        "claude-sonnet-4-5": ModelPrice(input=3.0, output=15.0, cache_write=3.75, cache_read=0.30),
-        "claude-opus-4-1": ModelPrice(input=15.0, output=75.0, cache_write=18.75, cache_read=1.50),
+        "claude-sonnet-4-6": ModelPrice(input=3.0, output=15.0, cache_write=3.75, cache_read=0.30),
+        "claude-opus-4-6": ModelPrice(input=5.0, output=25.0, cache_write=6.25, cache_read=0.50),
         "claude-haiku-4-5": ModelPrice(input=1.0, output=5.0, cache_write=1.25, cache_read=0.10),
     }
+
+
+class SiteSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = None
+    """Where the blog is published (canonical and RSS links); None: a local preview address."""
+    remote: str | None = None
+    """Default git remote (URL or path) whose gh-pages branch `forge publish` pushes to."""
 
 
 class PathSettings(BaseModel):
@@ -81,6 +90,7 @@ class Settings(BaseSettings):
     root: Path = Path(".")
     wandb: WandbSettings = WandbSettings()
     llm: LLMSettings = LLMSettings()
+    site: SiteSettings = SiteSettings()
     paths: PathSettings = PathSettings()
 
     anthropic_api_key: SecretStr | None = Field(

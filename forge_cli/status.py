@@ -6,14 +6,12 @@ import importlib.util
 import os
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 from forge_cli.config import CONFIG_FILE, Settings
 from forge_cli.curriculum import load_curriculum
 from forge_cli.experiment import experiments_for
 from forge_cli.store import RunStore
 
-POSTS_DIR = Path("docs/posts")
 
 
 @dataclass
@@ -29,30 +27,17 @@ class WeekStatus:
     approved: int
 
 
-def post_files(settings: Settings, week: int) -> list[Path]:
-    return sorted((settings.path("blog") / POSTS_DIR).glob(f"week{week:02d}-*.md"))
-
-
-def is_draft(post: Path) -> bool:
-    """A post is a draft unless its front matter says ``draft: false``."""
-    lines = post.read_text(encoding="utf-8").splitlines()
-    if not lines or lines[0].strip() != "---":
-        return True
-    for line in lines[1:]:
-        if line.strip() == "---":
-            break
-        key, _, value = line.partition(":")
-        if key.strip() == "draft":
-            return value.strip().lower() != "false"
-    return True
-
-
 def week_statuses(settings: Settings) -> list[WeekStatus]:
+    from forge_cli.site import list_posts
+
     store = RunStore(settings.path("runs"))
+    posts_by_week: dict[int, list] = {}
+    for info in list_posts(settings.path("blog")):
+        posts_by_week.setdefault(info.week, []).append(info)
     statuses = []
     for week in load_curriculum().weeks:
-        posts = post_files(settings, week.number)
-        drafts = sum(is_draft(post) for post in posts)
+        posts = posts_by_week.get(week.number, [])
+        drafts = sum(post.draft for post in posts)
         statuses.append(WeekStatus(
             week=week.number, phase=week.phase, title=week.title, posts=len(week.posts),
             planned=len(week.experiments), implemented=len(experiments_for(week.number)),

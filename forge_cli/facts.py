@@ -1,0 +1,83 @@
+"""The facts table: every number a post states, taken from the run store, never typed by a model.
+
+Prompts show the model each fact's key and value and ask it to write placeholders instead of
+numbers: ``{{ fact:pi-vs-vi.frozenlake8x8.vi.sweeps }}``. After generation forge replaces each
+placeholder with the stored value (mean ± spread over seeds, unit), so both editions of a post
+state the same numbers from the same runs. Tables and figures are cited the same way:
+``{{ table:book-examples/values/gridworld_4x4 }}`` and ``{{ figure:heatmaps/heatmaps/cliff }}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+
+from pydantic import BaseModel
+
+from forge_cli.experiment import experiments_for
+from forge_cli.results import summarize
+from forge_cli.store import RunRecord
+
+PLACEHOLDER = re.compile(r"\{\{\s*(fact|table|figure):([A-Za-z0-9_.\-/]+)\s*\}\}")
+
+
+class Fact(BaseModel):
+    key: str
+    value: float
+    """Mean over the seeds' latest runs."""
+    spread: float
+    """Sample standard deviation over seeds; 0 for a single (or deterministic) run."""
+    n: int
+    unit: str
+    experiment: str
+    metric: str
+    run_ids: list[str]
+
+    def formatted(self) -> str:
+        text = format_number(self.value)
+        if self.n > 1:
+            text += f" ± {format_number(self.spread)}"
+        return f"{text} {self.unit}".strip()
+
+
+class FactsTable(BaseModel):
+    week: int
+    facts: dict[str, Fact]
+
+    def fingerprint(self, keys: list[str]) -> dict[str, str]:
+        """Per fact, a hash of the runs it came from: a later change means the post is stale."""
+        return {key: _runs_hash(self.facts[key].run_ids) for key in keys if key in self.facts}
+
+
+def build_facts(week: int, records: list[RunRecord]) -> FactsTable:
+    experiments = experiments_for(week)
+    facts = {}
+    for row in summarize(records):
+        experiment = experiments.get(row.experiment)
+        key = f"{row.experiment}.{row.metric}"
+        facts[key] = Fact(key=key, value=row.mean, spread=row.std, n=row.n,
+                          unit=experiment.unit(row.metric) if experiment else "",
+                          experiment=row.experiment, metric=row.metric, run_ids=row.run_ids)
+    return FactsTable(week=week, facts=facts)
+
+
+def format_number(value: float) -> str:
+    """Four significant digits, integers as integers, thousands separated."""
+    if not math.isfinite(value):
+        return str(value)
+    if value == int(value) and abs(value) < 1e15:
+        return f"{int(value):,}"
+    if abs(value) >= 1e5 or abs(value) < 1e-3:
+        return f"{value:.3g}"
+    digits = max(0, 3 - int(math.floor(math.log10(abs(value)))))
+    return f"{value:,.{digits}f}".rstrip("0").rstrip(".")
+
+
+def placeholders(text: str) -> list[tuple[str, str]]:
+    """(kind, key) of every placeholder in ``text``, in order."""
+    return [(match.group(1), match.group(2)) for match in PLACEHOLDER.finditer(text)]
+
+
+def _runs_hash(run_ids: list[str]) -> str:
+    return hashlib.sha256(",".join(sorted(run_ids)).encode()).hexdigest()[:12]
