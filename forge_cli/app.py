@@ -214,8 +214,15 @@ def draft(
                 live.console.print(f"[yellow]retry[/] {job.label}: {reason}; attempt {attempt} "
                                    f"in {wait:.1f}s", highlight=False)
 
+            def on_estimate(job, tokens, cost):
+                live.console.print(
+                    f"{job.label}: about {tokens:,} input tokens"
+                    + (f", at most ${cost:.4f} (cap ${cfg.llm.max_cost_usd:.2f})"
+                       if cost is not None else " (no price configured for this model)"),
+                    highlight=False)
+
             outcomes = draft_week(cfg, number, jobs, provider=provider, model=model, force=force,
-                                  on_text=on_text, on_retry=on_retry)
+                                  on_text=on_text, on_retry=on_retry, on_estimate=on_estimate)
     except ForgeError as error:
         fail(error)
     failed = False

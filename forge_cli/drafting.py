@@ -199,16 +199,20 @@ def context_variables(context: DraftContext) -> dict[str, Any]:
 
 def headlines(context: DraftContext) -> dict[str, Any]:
     """What the posts lead with: the author's picks in the notes' front matter, else defaults
-    (every figure, the tables of at most 20 rows, and the facts when there are few)."""
+    (every figure, the tables of at most 20 rows, and the facts when there are few). Picks that
+    the current runs lack (a smaller profile, a renamed metric) are left out."""
     meta = split_front_matter(context.notes)[0] or {}
     facts: dict[str, str] = {}
     for item in meta.get("headline_facts") or (
             list(context.facts.facts) if len(context.facts.facts) <= 12 else []):
         facts.update(item if isinstance(item, dict) else {item: ""})
-    return {"facts": facts,
-            "figures": meta.get("headline_figures") or [f.key for f in context.figures],
-            "tables": meta.get("headline_tables") or
-            [t.key for t in context.tables if len(t.rows) <= 20]}
+    figures = {figure.key for figure in context.figures}
+    tables = {table.key for table in context.tables}
+    return {"facts": {key: label for key, label in facts.items() if key in context.facts.facts},
+            "figures": [key for key in meta.get("headline_figures") or sorted(figures)
+                        if key in figures],
+            "tables": [key for key in meta.get("headline_tables") or
+                       [t.key for t in context.tables if len(t.rows) <= 20] if key in tables]}
 
 
 def fill(text: str, context: DraftContext) -> tuple[str, list[str], list[str]]:
@@ -385,7 +389,7 @@ def _post_number(week: Week, post: str) -> int:
 
 def draft_week(settings: Settings, week_number: int, jobs: list[DraftJob],
                provider: str | None = None, model: str | None = None, force: bool = False,
-               on_text=None, on_retry=None, on_done=None) -> list[DraftOutcome]:
+               on_text=None, on_retry=None, on_done=None, on_estimate=None) -> list[DraftOutcome]:
     """Draft ``jobs`` of a week. Contexts are built (and bad input reported) before any call.
 
     With an LLM the first draft runs alone so the week's shared context is written to the
@@ -407,6 +411,8 @@ def draft_week(settings: Settings, week_number: int, jobs: list[DraftJob],
                                  max_tokens=settings.llm.max_tokens,
                                  temperature=settings.llm.temperature)
             try:
+                if on_estimate:
+                    on_estimate(job, *backend.estimate(request))
                 response = backend.generate(
                     request, on_text=(lambda delta: on_text(job, delta)) if on_text else None,
                     on_retry=(lambda *args: on_retry(job, *args)) if on_retry else None)
@@ -429,10 +435,13 @@ def draft_week(settings: Settings, week_number: int, jobs: list[DraftJob],
 
     pairs = list(zip(jobs, contexts))
     if backend is None or len(pairs) <= 1:
-        return [run(job, context) for job, context in pairs]
-    from concurrent.futures import ThreadPoolExecutor
+        outcomes = [run(job, context) for job, context in pairs]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
 
-    first = run(*pairs[0])
-    with ThreadPoolExecutor(max_workers=min(4, len(pairs) - 1)) as pool:
-        rest = list(pool.map(lambda pair: run(*pair), pairs[1:]))
-    return [first, *rest]
+        first = run(*pairs[0])
+        with ThreadPoolExecutor(max_workers=min(4, len(pairs) - 1)) as pool:
+            outcomes = [first, *pool.map(lambda pair: run(*pair), pairs[1:])]
+    if backend is not None:
+        backend.close()
+    return outcomes
