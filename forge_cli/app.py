@@ -27,7 +27,9 @@ WeekArg = Annotated[str, typer.Argument(help="week1 … week16", show_default=Fa
 
 
 def fail(error: ForgeError) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    errors.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
     raise typer.Exit(error.exit_code)
 
 
@@ -185,6 +187,7 @@ def draft(
 ) -> None:
     """Draft the week's posts from notes + results into the blog (draft: true)."""
     from rich.live import Live
+    from rich.markup import escape
 
     from forge_cli.curriculum import load_curriculum
     from forge_cli.drafting import draft_week, plan_jobs
@@ -230,8 +233,8 @@ def draft(
         label = outcome.job.label
         if outcome.error:
             failed = True
-            errors.print(f"[bold red]failed[/] {label}: {outcome.error} (existing post untouched)",
-                         highlight=False)
+            errors.print(f"[bold red]failed[/] {label}: {escape(outcome.error)} "
+                         "(existing post untouched)", highlight=False)
             continue
         result = outcome.result
         usage = outcome.usage
@@ -245,8 +248,8 @@ def draft(
             "revision": f"[yellow]kept your edits[/] in the post; new draft written to {result.path}",
             "forced": f"[yellow]overwrote[/] {result.path} (your edited version: {result.backup})",
         }
-        console.print(f"{label}: {messages[result.action]} [{outcome.provider}{cost}]",
-                      highlight=False)
+        console.print(f"{label}: {messages[result.action]} "
+                      + escape(f"[{outcome.provider}{cost}]"), highlight=False)
         if result.unknown_placeholders:
             failed = True
             errors.print(f"[red]unknown placeholders[/] in {label}: "
@@ -293,18 +296,26 @@ def review() -> None:
 @app.command()
 def approve(
     week: WeekArg,
-    post: Annotated[int, typer.Option(help="post number")] = 1,
-    edition: Annotated[str, typer.Option(help="scientist | manager")] = "scientist",
+    post: Annotated[str, typer.Option(help="1 | 2 | all")] = "all",
+    edition: Annotated[str, typer.Option(help="scientist | manager | all")] = "all",
 ) -> None:
-    """Mark a reviewed post ready to publish (draft: false)."""
+    """Mark reviewed posts ready to publish (draft: false)."""
+    from forge_cli.curriculum import load_curriculum
+    from forge_cli.drafting import plan_jobs
     from forge_cli.site import approve as approve_post
+    from forge_cli.site import find_post
 
     number = resolve_week(week)
+    blog = settings().path("blog")
     try:
-        info = approve_post(settings().path("blog"), number, post, edition)
+        jobs = plan_jobs(load_curriculum().week(number), post, edition)
+        for job in jobs:  # every post must exist before any is approved
+            find_post(blog, number, job.post, job.edition)
+        approved = [approve_post(blog, number, job.post, job.edition) for job in jobs]
     except ForgeError as error:
         fail(error)
-    console.print(f"approved {info.path.name}: {info.title}", highlight=False)
+    for info in approved:
+        console.print(f"approved {info.path.name}: {info.title}", highlight=False)
 
 
 @app.command()
@@ -396,5 +407,7 @@ def main() -> None:
     try:
         app()
     except ForgeError as error:  # anything a command did not catch itself
-        errors.print(f"[bold red]error:[/] {error}", highlight=False)
+        from rich.markup import escape
+
+        errors.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)

@@ -76,7 +76,6 @@ class DraftContext(BaseModel):
     figures: list[FigureRef]
     earlier_posts: list[PostRef]
     companion: PostRef
-    previous_week: PostRef | None
     run_ids: list[str]
 
     @property
@@ -154,16 +153,10 @@ def build_context(settings: Settings, week_number: int, post_number: int,
             if name in existing and (number, other.number) != (week.number, post.number):
                 earlier.append(PostRef(week=number, post=other.number, title=other.title, file=name))
     companion_edition = "manager" if edition == "scientist" else "scientist"
-    previous = None
-    if week.number > 1:
-        last = load_curriculum().week(week.number - 1).posts[0]
-        name = post_file_name(week.number - 1, last.number, edition)
-        if name in existing:
-            previous = PostRef(week=week.number - 1, post=last.number, title=last.title, file=name)
     return DraftContext(
         week=week, post=post, edition=edition, notes=notes, notes_sections=parse_sections(notes),
         facts=build_facts(week.number, records), tables=tables, figures=figures,
-        earlier_posts=earlier, previous_week=previous,
+        earlier_posts=earlier,
         companion=PostRef(week=week.number, post=post.number, title=post.title,
                           file=post_file_name(week.number, post.number, companion_edition)),
         run_ids=sorted(record.id for record in records))
@@ -188,7 +181,7 @@ def context_variables(context: DraftContext) -> dict[str, Any]:
             "notes": context.notes, "sections": context.notes_sections,
             "facts": list(context.facts.facts.values()), "tables": context.tables,
             "figures": context.figures, "earlier_posts": context.earlier_posts,
-            "companion": context.companion, "previous_week": context.previous_week,
+            "companion": context.companion,
             "headline_facts": list(headline["facts"]), "headline_figures": headline["figures"],
             "headline_tables": headline["tables"],
             "fact_label": lambda key: headline["facts"].get(key) or key,

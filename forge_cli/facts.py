@@ -38,6 +38,8 @@ class Fact(BaseModel):
         text = format_number(self.value)
         if self.n > 1:
             text += f" ± {format_number(self.spread)}"
+        if self.unit in ("×", "%"):
+            return text + self.unit
         return f"{text} {self.unit}".strip()
 
 

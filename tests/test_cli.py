@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "wandb", "numpy", "matplotlib", "gymnasium", "anthropic")
 
 
@@ -78,8 +80,43 @@ def test_week1_smoke_end_to_end_offline(tmp_path):
     results = forge("results", "week1", cwd=tmp_path)
     assert results.returncode == 0 and "book-examples" in results.stdout
     weeks = forge("weeks", cwd=tmp_path)
-    assert weeks.returncode == 0 and "Decision" not in weeks.stderr
-    assert "RL & MDP Fundamentals" in weeks.stdout
+    assert weeks.returncode == 0 and "RL & MDP Fundamentals" in weeks.stdout
+
+    # ... and on to the blog: draft → check → build → approve → build → publish.
+    shutil.copytree(REPO / "notes", tmp_path / "notes")
+    shutil.copytree(REPO / "blog", tmp_path / "blog",
+                    ignore=shutil.ignore_patterns("site", ".cache", "posts"))
+    draft = forge("draft", "week1", cwd=tmp_path)
+    assert draft.returncode == 0, draft.stderr
+    assert draft.stdout.count("created") == 4 and "[offline]" in draft.stdout
+    assert forge("check", "week1", cwd=tmp_path).returncode == 0
+    site = tmp_path / "blog" / "site" / "blog"
+    assert forge("build", cwd=tmp_path).returncode == 0
+    assert not (site / "week01-post1-scientist").exists()  # drafts stay out until approved
+    assert "awaiting review" in forge("review", cwd=tmp_path).stdout
+    refused = forge("publish", "--to", str(tmp_path / "public"), cwd=tmp_path)
+    assert refused.returncode != 0 and "week01-post1-scientist" in refused.stderr
+    assert forge("approve", "week1", "--post", "3", cwd=tmp_path).returncode == 2
+    approved = forge("approve", "week1", cwd=tmp_path)
+    assert approved.returncode == 0 and approved.stdout.count("approved") == 4
+    assert forge("build", cwd=tmp_path).returncode == 0
+    page = (site / "week01-post2-scientist" / "index.html").read_text()
+    assert "arithmatex" in page and "figures/week01/" in page
+    published = forge("publish", "--to", str(tmp_path / "public"), cwd=tmp_path)
+    assert published.returncode == 0, published.stderr
+    assert (tmp_path / "public" / "blog" / "week01-post1-manager" / "index.html").is_file()
+
+
+def test_notes_are_started_once_and_never_overwritten(tmp_path):
+    first = forge("notes", "week2", cwd=tmp_path)
+    assert first.returncode == 0
+    notes = tmp_path / "notes" / "week02.md"
+    text = notes.read_text()
+    assert "# Week 2: Tokenization Deep Dive" in text and "## Derivations" in text
+    notes.write_text(text + "\nmy own words\n")
+    again = forge("notes", "week2", cwd=tmp_path)
+    assert again.returncode == 1 and "never overwrites" in again.stderr
+    assert notes.read_text().endswith("my own words\n")
 
 
 def test_ctrl_c_mid_run_leaves_no_finished_run_behind(tmp_path):
@@ -106,6 +143,7 @@ def test_pull_offline_says_why(tmp_path):
     result = forge("pull", "week1", cwd=tmp_path)
     assert result.returncode == 1
     assert "offline mode" in result.stderr and "WANDB_API_KEY" in result.stderr
+    assert "[wandb] mode" in result.stderr
 
 
 def test_doctor_never_prints_secrets(tmp_path):

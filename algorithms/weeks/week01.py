@@ -127,7 +127,8 @@ class BookExamplesConfig(ExperimentConfig):
     profiles: ClassVar[dict[str, dict[str, Any]]] = {"smoke": {"theta": 1e-8}}
 
 
-@experiment(week=1, name="book-examples", config=BookExamplesConfig, seeded=False)
+@experiment(week=1, name="book-examples", config=BookExamplesConfig, seeded=False,
+            units={"*.sweeps": "sweeps", "*.optimal_path_length": "steps"})
 def book_examples(config: BookExamplesConfig, tracker: Tracker) -> dict[str, float]:
     """Reproduce the value functions and optimal policies printed in Sutton & Barto ch. 3–4."""
     sections = {"gridworld4x4": _book_gridworld_4x4, "gridworld5x5": _book_gridworld_5x5,
@@ -284,7 +285,9 @@ COST_COLUMNS = ["sweeps_to_eps", "backups_to_eps", "ms_to_eps", "improvements", 
                 "final_error"]
 
 
-@experiment(week=1, name="pi-vs-vi", config=PiVsViConfig, seeded=False)
+@experiment(week=1, name="pi-vs-vi", config=PiVsViConfig, seeded=False,
+            units={"*.backups": "backups", "*.sweeps": "sweeps", "*.ms": "ms",
+                   "*.pi_over_vi_backups": "×"})
 def pi_vs_vi(config: PiVsViConfig, tracker: Tracker) -> dict[str, float]:
     """Sweeps, backups and wall time to reach ‖V − v*‖∞ < ε: VI vs PI vs modified PI."""
     contenders = _algorithms(config.mpi_ks, config.theta)
@@ -368,7 +371,8 @@ class ConvergenceConfig(ExperimentConfig):
     }
 
 
-@experiment(week=1, name="convergence", config=ConvergenceConfig, seeded=False)
+@experiment(week=1, name="convergence", config=ConvergenceConfig, seeded=False,
+            units={"*.sweeps_to_floor": "sweeps"})
 def convergence(config: ConvergenceConfig, tracker: Tracker) -> dict[str, float]:
     """Convergence of ‖V_k − v*‖∞ per sweep and per backup for every algorithm and environment."""
     contenders = _algorithms(config.mpi_ks, config.theta)
