@@ -116,7 +116,11 @@ def run(
 
 
 @app.command()
-def results(week: WeekArg) -> None:
+def results(
+    week: WeekArg,
+    only: Annotated[list[str] | None, typer.Option(help="only this experiment (repeatable)")] = None,
+    metric: Annotated[str | None, typer.Option(help="only metrics containing this text")] = None,
+) -> None:
     """Print the summary table of the week's latest runs (mean ± std over seeds)."""
     from forge_cli.store import RunStore
 
@@ -124,7 +128,11 @@ def results(week: WeekArg) -> None:
     records = RunStore(settings().path("runs")).latest(number)
     if not records:
         fail(ForgeError(f"no runs for week {number} yet: run `forge run week{number}` first"))
-    _print_summary(number, records)
+    if only:
+        records = [record for record in records if record.experiment in only]
+        if not records:
+            fail(BadInput(f"no runs of {', '.join(only)} in week {number}"))
+    _print_summary(number, records, metric)
 
 
 @app.command()
@@ -387,15 +395,17 @@ def doctor() -> None:
     console.print(table)
 
 
-def _print_summary(week: int, records) -> None:
-    from forge_cli.results import format_value, summarize
+def _print_summary(week: int, records, metric: str | None = None) -> None:
+    from forge_cli.results import format_number, summarize
 
     table = Table(title=f"week {week} results (latest run per seed)", title_justify="left")
     for column in ("experiment", "metric", "mean", "± std", "seeds"):
         table.add_column(column, justify="right" if column in ("mean", "± std", "seeds") else "left")
     for row in summarize(records):
-        table.add_row(row.experiment, row.metric, format_value(row.mean),
-                      format_value(row.std) if row.n > 1 else "", str(row.n))
+        if metric and metric not in row.metric:
+            continue
+        table.add_row(row.experiment, row.metric, format_number(row.mean),
+                      format_number(row.std) if row.n > 1 else "", str(row.n))
     console.print(table)
 
 

@@ -236,7 +236,7 @@ def fill(text: str, context: DraftContext) -> tuple[str, list[str], list[str]]:
 
 
 def markdown_table(table: TableRef) -> str:
-    from forge_cli.facts import format_number
+    from forge_cli.results import format_number
 
     def cell(value: Any) -> str:
         if isinstance(value, float):

@@ -16,7 +16,7 @@ import re
 from pydantic import BaseModel
 
 from forge_cli.experiment import experiments_for
-from forge_cli.results import summarize
+from forge_cli.results import format_number, summarize
 from forge_cli.store import RunRecord
 
 PLACEHOLDER = re.compile(r"\{\{\s*(fact|table|figure):([A-Za-z0-9_.\-/]+)\s*\}\}")
@@ -62,18 +62,6 @@ def build_facts(week: int, records: list[RunRecord]) -> FactsTable:
                           unit=experiment.unit(row.metric) if experiment else "",
                           experiment=row.experiment, metric=row.metric, run_ids=row.run_ids)
     return FactsTable(week=week, facts=facts)
-
-
-def format_number(value: float) -> str:
-    """Four significant digits, integers as integers, thousands separated."""
-    if not math.isfinite(value):
-        return str(value)
-    if value == int(value) and abs(value) < 1e15:
-        return f"{int(value):,}"
-    if abs(value) >= 1e5 or abs(value) < 1e-3:
-        return f"{value:.3g}"
-    digits = max(0, 3 - int(math.floor(math.log10(abs(value)))))
-    return f"{value:,.{digits}f}".rstrip("0").rstrip(".")
 
 
 def placeholders(text: str) -> list[tuple[str, str]]:

@@ -40,9 +40,13 @@ def summarize(records: list[RunRecord]) -> list[MetricSummary]:
     return rows
 
 
-def format_value(value: float) -> str:
+def format_number(value: float) -> str:
+    """Four significant digits, integers as integers, thousands separated."""
     if not math.isfinite(value):
         return str(value)
-    if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
+    if value == int(value) and abs(value) < 1e15:
+        return f"{int(value):,}"
+    if abs(value) >= 1e5 or abs(value) < 1e-3:
         return f"{value:.3g}"
-    return f"{value:,.4g}"
+    digits = max(0, 3 - int(math.floor(math.log10(abs(value)))))
+    return f"{value:,.{digits}f}".rstrip("0").rstrip(".")
