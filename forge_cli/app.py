@@ -236,6 +236,10 @@ def draft(
                                   on_text=on_text, on_retry=on_retry, on_estimate=on_estimate)
     except ForgeError as error:
         fail(error)
+    except KeyboardInterrupt:
+        errors.print("[bold red]interrupted:[/] every post on disk is either untouched or a "
+                     "complete new draft (posts are written only once their draft is complete)")
+        raise typer.Exit(130) from None
     failed = False
     for outcome in outcomes:
         label = outcome.job.label

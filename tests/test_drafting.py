@@ -211,3 +211,11 @@ def test_unknown_placeholders_stay_visible(week1, monkeypatch):
     assert any(f.kind == "unknown key" for f in check_week(load_settings(), 1))
     assert re.search(r"\*\*\[unknown fact: made\.up\]\*\*",
                      (week1 / "blog/docs/posts/week01-post1-scientist.md").read_text())
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="KaTeX's verdict needs node")
+def test_check_asks_katex_about_every_equation(week1):
+    from forge_cli.check import _math_errors
+
+    errors = _math_errors(load_settings(), "fine $\\alpha^2$, broken $\\notacommand{x}$\n\n$$x_1$$")
+    assert len(errors) == 1 and "notacommand" in errors[0]
