@@ -83,14 +83,18 @@ def _front_matter_span(data: bytes, path: Path) -> tuple[int, int]:
     return match.start(1), match.end(1)
 
 
-def read_front_matter(path: Path) -> dict:
-    """The front matter of a post as a dict (``yaml.safe_load``)."""
-    path = Path(path)
+def _read_with_front_matter(path: Path) -> tuple[bytes, int, int]:
+    """A post's bytes and the span of its front matter block."""
     try:
         data = path.read_bytes()
     except OSError as error:
         raise ForgeError(f"cannot read {path}: {error.strerror or error}") from None
-    start, end = _front_matter_span(data, path)
+    return (data, *_front_matter_span(data, path))
+
+
+def read_front_matter(path: Path) -> dict:
+    """The front matter of a post as a dict (``yaml.safe_load``)."""
+    data, start, end = _read_with_front_matter(Path(path))
     try:
         meta = yaml.safe_load(data[start:end].decode("utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as error:
@@ -149,11 +153,7 @@ def set_draft(path: Path, draft: bool) -> bool:
     front matter.
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise ForgeError(f"cannot read {path}: {error.strerror or error}") from None
-    start, end = _front_matter_span(data, path)
+    data, start, end = _read_with_front_matter(path)
     block = data[start:end]
     value = b"true" if draft else b"false"
     lines = list(_DRAFT_LINE.finditer(block))
