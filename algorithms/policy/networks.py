@@ -1,0 +1,130 @@
+"""Actor–critic networks for every algorithm in this package (CleanRL's layouts and init).
+
+* MLP (vector observations): separate actor and critic, two tanh layers of 64, orthogonal init
+  with gain √2, 0.01 on the policy head and 1 on the value head (Engstrom et al. 2020, "the
+  implementation matters"; Andrychowicz et al. 2021).
+* CNN (MinAtar 10×10×C frames): one 3×3 conv of 16 channels and a 128-unit layer, as in Young &
+  Tian (2019), shared by actor and critic.
+
+Discrete action spaces get a categorical policy; boxes a diagonal Gaussian with a state-independent
+log standard deviation (Schulman et al. 2015, §8). An optional second value head estimates the
+constraint cost for CPO.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+from torch.distributions import Categorical, Distribution, Normal
+
+
+def layer_init(layer: nn.Module, std: float = math.sqrt(2), bias: float = 0.0) -> nn.Module:
+    nn.init.orthogonal_(layer.weight, std)
+    nn.init.constant_(layer.bias, bias)
+    return layer
+
+
+def mlp(sizes: list[int], out_std: float, activation: type[nn.Module] = nn.Tanh) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        last = i == len(sizes) - 2
+        layers.append(layer_init(nn.Linear(sizes[i], sizes[i + 1]), out_std if last else math.sqrt(2)))
+        if not last:
+            layers.append(activation())
+    return nn.Sequential(*layers)
+
+
+class ActorCritic(nn.Module):
+    """π_θ(a|s) and V_φ(s) (and the cost critic V^C_ψ(s) when ``cost_critic``)."""
+
+    def __init__(self, obs_shape: tuple[int, ...], n_actions: int | None, action_dim: int = 0,
+                 hidden: int = 64, cost_critic: bool = False) -> None:
+        super().__init__()
+        self.discrete = n_actions is not None
+        out = n_actions if self.discrete else action_dim
+        self.conv = len(obs_shape) == 3
+        if self.conv:  # MinAtar: (C, 10, 10)
+            channels, height, width = obs_shape
+            torso = lambda: nn.Sequential(  # noqa: E731
+                layer_init(nn.Conv2d(channels, 16, 3)), nn.ReLU(), nn.Flatten(),
+                layer_init(nn.Linear(16 * (height - 2) * (width - 2), 128)), nn.ReLU())
+            self.torso = torso()
+            self.actor = layer_init(nn.Linear(128, out), 0.01)
+            self.critic = layer_init(nn.Linear(128, 1), 1.0)
+            self.cost_critic_net = layer_init(nn.Linear(128, 1), 1.0) if cost_critic else None
+        else:
+            obs_dim = int(math.prod(obs_shape))
+            self.torso = nn.Identity()
+            self.actor = mlp([obs_dim, hidden, hidden, out], 0.01)
+            self.critic = mlp([obs_dim, hidden, hidden, 1], 1.0)
+            self.cost_critic_net = mlp([obs_dim, hidden, hidden, 1], 1.0) if cost_critic else None
+        self.log_std = None if self.discrete else nn.Parameter(torch.zeros(action_dim))
+
+    def actor_parameters(self) -> list[nn.Parameter]:
+        """The policy's own parameters θ (what NPG / TRPO / CPO step in; MLP only)."""
+        params = list(self.actor.parameters())
+        return params + ([] if self.log_std is None else [self.log_std])
+
+    def critic_parameters(self) -> list[nn.Parameter]:
+        params = list(self.critic.parameters())
+        if self.cost_critic_net is not None:
+            params += list(self.cost_critic_net.parameters())
+        return params
+
+    def head(self, obs: Tensor) -> Tensor:
+        """The policy's parameters per state: logits (discrete) or [mean, log σ] (continuous)."""
+        out = self.actor(self.torso(obs))
+        return out if self.discrete else torch.cat([out, self.log_std.expand_as(out)], -1)
+
+    def make_dist(self, head: Tensor) -> Distribution:
+        if self.discrete:
+            return Categorical(logits=head)
+        mean, log_std = head.chunk(2, dim=-1)
+        return Normal(mean, log_std.exp())
+
+    def dist(self, obs: Tensor) -> Distribution:
+        return self.make_dist(self.head(obs))
+
+    def kl_from(self, old_head: Tensor, obs: Tensor) -> Tensor:
+        """Per-state KL(π_old ‖ π_θ), π_old given by its (detached) :meth:`head` outputs."""
+        from torch.distributions import kl_divergence
+
+        kl = kl_divergence(self.make_dist(old_head.detach()), self.dist(obs))
+        return kl if self.discrete else kl.sum(-1)
+
+    def log_prob(self, dist: Distribution, actions: Tensor) -> Tensor:
+        logp = dist.log_prob(actions)
+        return logp if self.discrete else logp.sum(-1)
+
+    def entropy(self, dist: Distribution) -> Tensor:
+        entropy = dist.entropy()
+        return entropy if self.discrete else entropy.sum(-1)
+
+    def value(self, obs: Tensor) -> Tensor:
+        return self.critic(self.torso(obs)).squeeze(-1)
+
+    def cost_value(self, obs: Tensor) -> Tensor:
+        return self.cost_critic_net(self.torso(obs)).squeeze(-1)
+
+    @torch.no_grad()
+    def act(self, obs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(action, log π(a|s), V(s)) for acting."""
+        hidden = self.torso(obs)
+        out = self.actor(hidden)
+        dist = (Categorical(logits=out) if self.discrete
+                else Normal(out, self.log_std.exp().expand_as(out)))
+        action = dist.sample()
+        return action, self.log_prob(dist, action), self.critic(hidden).squeeze(-1)
+
+
+def make_agent(envs, hidden: int = 64, cost_critic: bool = False) -> ActorCritic:
+    """The actor–critic for a (vector) env's single observation and action spaces."""
+    import gymnasium as gym
+
+    obs_space, act_space = envs.single_observation_space, envs.single_action_space
+    if isinstance(act_space, gym.spaces.Discrete):
+        return ActorCritic(obs_space.shape, int(act_space.n), hidden=hidden, cost_critic=cost_critic)
+    return ActorCritic(obs_space.shape, None, int(act_space.shape[0]), hidden=hidden,
+                       cost_critic=cost_critic)
