@@ -26,6 +26,19 @@ The cost surrogate: for an undiscounted episodic cost, the performance-differenc
 J_C(π) − J_C(π_k) = E_τ~π[Σ_t A_C(s_t, a_t)] ≈ L̄ · Ê_t[r_t Â^C_t] (L̄ = mean episode length),
 so b is L̄ times the gradient of Ê_t[r_t Â^C_t], with Â^C from GAE on the cost critic V^C.
 ``constrained=False`` turns CPO into TRPO on the same task (the comparison of week 7).
+
+Safety margin (a practical addition, *not* part of Achiam et al. 2017): the step is solved, and the
+line search checked, against the tightened budget d' = d·(1 − cost_margin) instead of d, i.e.
+c = J_C(π_k) − d'. J_C(π_k) is a noisy sample estimate and the linearised cost model is only
+first-order accurate, so aiming exactly at d leaves the policy hovering at the budget and ending
+just above it on some seeds; a ~10% margin is a common practical choice. ``cost_margin=0``
+recovers the paper's update.
+
+J_C(π_k) itself: the paper uses the mean cost of the current batch's episodes; once episodes last
+500 steps a 2048-step batch finishes only ~4, so averaging the latest 20 episodes lags the policy by
+~5 updates. ``cost_estimate="rollout"`` instead uses L̄ × the batch's mean per-step cost, which
+covers every step the current policy took (envs are desynchronised, so the steps sample the
+episode's time index roughly uniformly).
 """
 
 from __future__ import annotations
@@ -67,6 +80,8 @@ class CPOConfig:
     env_id: str = "CostCartPole"  # CartPole with cost 1 per step outside |x| ≤ position_limit
     position_limit: float = 0.5  # the safe region of the cart
     cost_limit: float = 25.0  # d: the budget on each episode's total cost
+    cost_margin: float = 0.1  # CPO aims at d·(1 − margin): practical addition, not in the paper
+    cost_estimate: str = "rollout"  # J_C(π_k): "rollout" (L̄ · batch cost rate) | "episodes"
     constrained: bool = True  # False: plain TRPO on the same task (costs still tracked)
     total_timesteps: int = 150_000
     n_envs: int = 8
@@ -154,11 +169,15 @@ def train(config: CPOConfig, log: LogFn = no_log) -> TrainResult:
         cost_returns = cost_returns.reshape(-1)
         with torch.no_grad():
             head_old = agent.head(obs)
-        # J_C(π_k) and L̄ from the episodes finished during this batch (or the latest 20)
+        # L̄ (and, with cost_estimate="episodes", J_C(π_k)) from the episodes finished during this
+        # batch, or the latest 20 if fewer finished
         recent = max(len(collector.episodes.costs) - seen, min(20, len(collector.episodes.costs)))
-        ep_cost = collector.episodes.mean_cost(recent) if recent else 0.0
         ep_len = float(np.mean(collector.episodes.lengths[-recent:])) if recent else 1.0
-        c = ep_cost - config.cost_limit
+        if config.cost_estimate == "rollout":  # L̄ × this batch's mean cost per step: no lag
+            ep_cost = ep_len * float(rollout.costs.mean())
+        else:  # mean over the latest ≥ 20 finished episodes: lags by several updates late on
+            ep_cost = collector.episodes.mean_cost(recent) if recent else 0.0
+        c = ep_cost - config.cost_limit * (1.0 - config.cost_margin)  # vs the tightened budget
 
         def ratio() -> torch.Tensor:
             return torch.exp(agent.log_prob(agent.dist(obs), actions) - logp_old)

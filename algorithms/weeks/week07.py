@@ -243,6 +243,7 @@ class ConstraintConfig(ExperimentConfig):
     n_seeds: int = 3
     position_limit: float = 0.5  # cost 1 per step with |x| > this
     cost_limit: float = 25.0  # d: budget per episode
+    cost_margin: float = 0.1  # CPO aims at d·(1 − margin) (practical, not in Achiam et al.)
     max_kl: float = 0.01
     n_steps: int = 256
     grid_points: int = 60
@@ -269,7 +270,7 @@ def constraint_satisfaction(config: ConstraintConfig, tracker: Tracker) -> dict[
     for method, seed in tracker.track(jobs, total=len(jobs), description="CPO vs TRPO"):
         cfg = cpo.CPOConfig(constrained=methods[method], total_timesteps=config.total_timesteps,
                             position_limit=config.position_limit, cost_limit=config.cost_limit,
-                            max_kl=config.max_kl, n_steps=config.n_steps, seed=seed)
+                            cost_margin=config.cost_margin, max_kl=config.max_kl, n_steps=config.n_steps, seed=seed)
         result = cpo.train(cfg)
         ep = result.episodes
         ret[method].append(curve(ep, grid))
