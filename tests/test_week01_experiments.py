@@ -7,32 +7,7 @@ import sys
 import pytest
 
 from forge_cli.experiment import experiments_for
-
-
-class RecordingTracker:
-    """An in-memory Tracker: remembers every call, draws nothing."""
-
-    def __init__(self):
-        self.logs: list[tuple[int | None, dict[str, float]]] = []
-        self.tables: dict[str, tuple[list[str], list[list]]] = {}
-        self.figures: dict[str, str] = {}
-
-    def log(self, metrics, step=None):
-        self.logs.append((step, dict(metrics)))
-
-    def log_table(self, key, columns, rows):
-        assert all(len(row) == len(columns) for row in rows), key
-        self.tables[key] = (columns, rows)
-
-    def log_figure(self, key, figure, caption):
-        import matplotlib.pyplot as plt
-
-        assert figure.axes, key
-        plt.close(figure)
-        self.figures[key] = caption
-
-    def track(self, iterable, total=None, description=""):
-        yield from iterable
+from recording_tracker import RecordingTracker
 
 
 EXPERIMENTS = experiments_for(1)

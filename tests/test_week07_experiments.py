@@ -5,7 +5,8 @@ import math
 import pytest
 
 from forge_cli.experiment import experiments_for
-from test_policy_helpers import RecordingTracker, check_run
+from recording_tracker import RecordingTracker
+from test_policy_helpers import check_run
 
 EXPERIMENTS = experiments_for(7)
 
