@@ -26,3 +26,12 @@ class RecordingTracker:
 
     def track(self, iterable, total=None, description=""):
         yield from iterable
+
+
+def smoke_runs(experiments) -> dict[str, tuple[dict[str, float], RecordingTracker]]:
+    """Run every experiment of ``experiments`` (name → Experiment) at the smoke profile."""
+    results = {}
+    for name, exp in experiments.items():
+        tracker = RecordingTracker()
+        results[name] = exp.fn(exp.config.for_profile("smoke"), tracker), tracker
+    return results

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from forge_cli.experiment import experiments_for
-from recording_tracker import RecordingTracker
+from recording_tracker import RecordingTracker, smoke_runs
 
 
 EXPERIMENTS = experiments_for(1)
@@ -15,11 +15,7 @@ EXPERIMENTS = experiments_for(1)
 
 @pytest.fixture(scope="module")
 def runs() -> dict[str, tuple[dict[str, float], RecordingTracker]]:
-    results = {}
-    for name, exp in EXPERIMENTS.items():
-        tracker = RecordingTracker()
-        results[name] = exp.fn(exp.config.for_profile("smoke"), tracker), tracker
-    return results
+    return smoke_runs(EXPERIMENTS)
 
 
 def test_week_1_registers_its_four_deterministic_experiments():
