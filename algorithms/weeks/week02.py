@@ -657,6 +657,7 @@ def _premium_figure(premiums: dict, byte_premium: dict[str, float],
            title="Token premium relative to English (UDHR Articles 20–30)")
     ax.set_xticks(x, [f"{c}\n{corpora.LANGUAGES[c].script}" for c in codes], fontsize=7.5)
     ax.yaxis.set_major_formatter(_plain_formatter())
+    ax.yaxis.set_minor_formatter(_plain_formatter())
     ax.legend(loc="upper left")
     return fig
 
