@@ -117,9 +117,9 @@ def _is_allowed(value: float, text: str, allowed: set[float]) -> bool:
     if value.is_integer() and value in SMALL_INTEGERS:
         return True
     decimals = len(text.split(".")[1].rstrip("%")) if "." in text else 0
-    scale = 100 if text.endswith("%") else 1
+    factors = (1, 100) if text.endswith("%") else (1,)  # "45%" may state a stored 0.45
     return any(round(candidate * factor, decimals) == round(value, decimals)
-               for candidate in allowed for factor in ({1, 1 / scale} if scale != 1 else {1}))
+               for candidate in allowed for factor in factors)
 
 
 def _allowed_numbers(settings: Settings, week: int, records: list[RunRecord], facts) -> set[float]:

@@ -219,3 +219,20 @@ def test_check_asks_katex_about_every_equation(week1):
 
     errors = _math_errors(load_settings(), "fine $\\alpha^2$, broken $\\notacommand{x}$\n\n$$x_1$$")
     assert len(errors) == 1 and "notacommand" in errors[0]
+
+
+@pytest.mark.parametrize("text, allowed, ok", [
+    ("24.4", {24.419}, True),        # rounded as printed
+    ("45%", {0.45}, True),           # a fraction stated as a percentage
+    ("45%", {45.0}, True),
+    ("45%", {0.0045}, False),
+    ("4817", {48.17}, False),
+    ("-13", {13.0}, True),           # the sign is prose
+    ("7", set(), True),              # counting words
+    ("13", set(), False),
+])
+def test_number_matching_rules(text, allowed, ok):
+    from forge_cli.check import _is_allowed, _numbers
+
+    ((matched, value),) = _numbers(text)
+    assert _is_allowed(value, matched, allowed) is ok
