@@ -99,6 +99,7 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("WANDB_API_KEY"), exclude=True)
 
     _toml_file: ClassVar[Path | None] = None
+    """Set on the per-project subclass that :func:`load_settings` makes; None reads no file."""
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
@@ -127,9 +128,12 @@ def find_root(start: Path | None = None) -> Path:
 def load_settings(root: Path | None = None) -> Settings:
     root = (root or find_root()).resolve()
     config_file = root / CONFIG_FILE
-    Settings._toml_file = config_file if config_file.is_file() else None
+    # A subclass per call carries the file to read, so no global state is shared between
+    # projects (or threads) that load their settings.
+    project_settings = type("ProjectSettings", (Settings,),
+                            {"_toml_file": config_file if config_file.is_file() else None})
     try:
-        return Settings(root=root)
+        return project_settings(root=root)
     except tomllib.TOMLDecodeError as error:
         raise ForgeError(f"{config_file}: not valid TOML ({error})") from None
     except ValidationError as error:

@@ -29,9 +29,7 @@ _BACKENDS: list = []
 
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch):
-    """Settings built here must not pick up a forge.toml left selected by another test; the
-    backends a test makes are closed after it."""
-    monkeypatch.setattr(Settings, "_toml_file", None)
+    """The backends a test makes are closed after it."""
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
     yield
@@ -343,7 +341,7 @@ def test_make_backend_rules():
 
 def test_importing_the_module_or_making_a_backend_does_not_import_anthropic():
     code = ("import sys; import forge_cli.llm as llm; from forge_cli.config import Settings, "
-            "LLMSettings; Settings._toml_file = None; "
+            "LLMSettings; "
             "llm.make_backend(Settings(ANTHROPIC_API_KEY='k', llm=LLMSettings(provider='auto'))); "
             "print('anthropic' in sys.modules, 'httpx' in sys.modules, 'httpx2' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
