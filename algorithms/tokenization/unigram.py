@@ -41,7 +41,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import regex
 
-from algorithms.tokenization.wordpiece import choose_alphabet, outside_alphabet
+from algorithms.tokenization.wordpiece import choose_alphabet, encode_cached, outside_alphabet
 
 SPACE = "▁"
 UNK = "<unk>"
@@ -80,13 +80,7 @@ class Unigram:
         return len(self.pieces)
 
     def encode(self, text: str) -> list[int]:
-        ids: list[int] = []
-        for word in words(text):
-            cached = self._cache.get(word)
-            if cached is None:
-                cached = self._cache[word] = tuple(self._viterbi(word))
-            ids.extend(cached)
-        return ids
+        return encode_cached(words(text), self._cache, self._viterbi)
 
     def _viterbi(self, word: str) -> list[int]:
         """The most probable segmentation (eq. 2); ties go to the longest last piece."""

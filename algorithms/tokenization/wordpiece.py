@@ -26,7 +26,7 @@ encoded as ``[UNK]``; in training they are cut at those characters.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import regex
 
@@ -38,6 +38,18 @@ PREFIX = "##"
 _PUNCT = r"\p{P}!-/:-@\[-`{-~"
 BERT_SPLIT = regex.compile(rf"[^\s{_PUNCT}]+|[{_PUNCT}]")
 MAX_WORD_CHARS = 100  # longer words are [UNK], as in BERT
+
+
+def encode_cached(words_: Iterable[str], cache: dict[str, tuple[int, ...]],
+                  encode_word: Callable[[str], list[int]]) -> list[int]:
+    """Encode word by word, remembering each word's ids: real text repeats its words."""
+    ids: list[int] = []
+    for word in words_:
+        cached = cache.get(word)
+        if cached is None:
+            cached = cache[word] = tuple(encode_word(word))
+        ids.extend(cached)
+    return ids
 
 
 def words(text: str) -> list[str]:
@@ -85,13 +97,7 @@ class WordPiece:
         return WordPiece(self.vocab[:vocab_size], self.unk_token)
 
     def encode(self, text: str) -> list[int]:
-        ids: list[int] = []
-        for word in words(text):
-            cached = self._cache.get(word)
-            if cached is None:
-                cached = self._cache[word] = tuple(self._encode_word(word))
-            ids.extend(cached)
-        return ids
+        return encode_cached(words(text), self._cache, self._encode_word)
 
     def _encode_word(self, word: str) -> list[int]:
         if len(word) > MAX_WORD_CHARS:
