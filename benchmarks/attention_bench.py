@@ -253,7 +253,7 @@ def main() -> None:
     if torch.cuda.is_available():
         dtype = torch.float16
         section += ["### GPU: Triton FlashAttention vs SDPA's flash backend",
-                    "", f"float16, batch 4, 16 heads; CUDA-event timing, mean of 10 after 3 "
+                    "", "float16, batch 4, 16 heads; CUDA-event timing, mean of 10 after 3 "
                         "warm-ups.", ""]
         section += gpu_tables(args.gpu_lengths, 4, 16, [64, 128], dtype)
     else:

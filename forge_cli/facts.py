@@ -10,7 +10,6 @@ state the same numbers from the same runs. Tables and figures are cited the same
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 
 from pydantic import BaseModel

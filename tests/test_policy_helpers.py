@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 import pytest
-from recording_tracker import RecordingTracker
 
 
 def check_run(summary, tracker):

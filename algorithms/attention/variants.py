@@ -54,7 +54,7 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
     Variant("dense", "dense (ours)", "dense", lambda d, n: ScaledDotProductAttention(),
             note="softmax(QKᵀ/√d)V, L × L weights materialised"),
     Variant("additive", "additive (Bahdanau)", "dense", lambda d, n: AdditiveAttention(d),
-            note=f"v_aᵀ tanh(W q + U k), attn_dim = d: an L × L × d tensor"),
+            note="v_aᵀ tanh(W q + U k), attn_dim = d: an L × L × d tensor"),
     Variant("multiplicative", "multiplicative (Luong)", "dense",
             lambda d, n: MultiplicativeAttention(d), note="qᵀ W_a k"),
     Variant("mqa", "MQA (1 KV head)", "dense", lambda d, n: GroupedQueryAttention(), kv_heads=1,

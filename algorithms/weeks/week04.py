@@ -306,7 +306,7 @@ def impala_vtrace(config: ImpalaStudyConfig, tracker: Tracker) -> dict[str, floa
     import numpy as np
 
     from algorithms.policy import impala
-    from algorithms.policy.study import band_figure, curve, nanmean
+    from algorithms.policy.study import band_figure, curve
 
     summary: dict[str, float] = {}
     panels = {}
