@@ -7,7 +7,12 @@ episodes reaches 475 ("solved"). Reported: environment steps and wall time to so
 environment steps per second. The table and the machine are written into the
 "Reinforcement learning (weeks 4, 6, 7)" section of benchmarks/RESULTS.md.
 
-    python benchmarks/rl_bench.py [--seed 1] [--repeats 1] [--no-write]
+    python benchmarks/rl_bench.py [--seed 1] [--seeds 10] [--repeats 1] [--no-write]
+
+One seed is one draw: which library needs fewer steps at a given seed is mostly luck of the
+random streams. ``--seeds K`` also runs seeds 1..K once each in both libraries and reports the
+median and mean steps to solve across them, the comparison that says which implementation learns
+faster.
 """
 
 from __future__ import annotations
@@ -94,9 +99,40 @@ def machine() -> str:
             f"stable-baselines3 {stable_baselines3.__version__}")
 
 
+def seed_table(seeds: list[int]) -> tuple[list[str], dict[str, list[float]]]:
+    """Each seed once in both libraries (alternating): steps and wall time to solve."""
+    per: dict[str, list[float]] = {"forge": [], "sb3": [], "forge_wall": [], "sb3_wall": []}
+    for seed in seeds:
+        f, s = run_forge(seed), run_sb3(seed)
+        per["forge"].append(f["steps"])
+        per["sb3"].append(s["steps"])
+        per["forge_wall"].append(f["wall_s"])
+        per["sb3_wall"].append(s["wall_s"])
+        print(f"seed {seed}: forge {f['steps']:,.0f} steps ({f['wall_s']:.1f} s), "
+              f"SB3 {s['steps']:,.0f} steps ({s['wall_s']:.1f} s)", flush=True)
+    lines = ["| seed | forge steps | SB3 steps | forge wall s | SB3 wall s |",
+             "|---:|---:|---:|---:|---:|"]
+    lines += [f"| {seed} | {per['forge'][i]:,.0f} | {per['sb3'][i]:,.0f} | "
+              f"{per['forge_wall'][i]:.1f} | {per['sb3_wall'][i]:.1f} |"
+              for i, seed in enumerate(seeds)]
+    for name, fn in (("median", np.nanmedian), ("mean", np.nanmean)):
+        f_steps, s_steps = fn(per["forge"]), fn(per["sb3"])
+        f_wall, s_wall = fn(per["forge_wall"]), fn(per["sb3_wall"])
+        lines.append(f"| **{name}** | **{f_steps:,.0f}** | **{s_steps:,.0f}** | "
+                     f"**{f_wall:.1f}** | **{s_wall:.1f}** |")
+    solved = {k: int(np.sum(np.isfinite(per[k]))) for k in ("forge", "sb3")}
+    lines.append("")
+    lines.append(f"Solved within {BUDGET:,} steps: forge {solved['forge']}/{len(seeds)}, SB3 "
+                 f"{solved['sb3']}/{len(seeds)}. forge advantage on the median: steps "
+                 f"{np.nanmedian(per['sb3']) / np.nanmedian(per['forge']):.2f}×, wall "
+                 f"{np.nanmedian(per['sb3_wall']) / np.nanmedian(per['forge_wall']):.2f}×.")
+    return lines, per
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seeds", type=int, default=0, help="also run seeds 1..K once each")
     parser.add_argument("--repeats", type=int, default=1, help="alternating runs of each")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
@@ -129,15 +165,20 @@ def main() -> None:
     ]
     table = ["| CartPole-v1, seed {} | forge PPO | SB3 PPO | forge advantage |".format(args.seed),
              "|---|---:|---:|---:|"] + [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    seeds_section: list[str] = []
+    if args.seeds:
+        lines, _ = seed_table(list(range(1, args.seeds + 1)))
+        seeds_section = [f"### Across seeds 1–{args.seeds} (one run each)", "", *lines, ""]
     section = "\n".join([
         HEADING, "",
-        f"`benchmarks/rl_bench.py --seed {args.seed} --repeats {args.repeats}` "
+        f"`benchmarks/rl_bench.py --seed {args.seed} --seeds {args.seeds} --repeats "
+        f"{args.repeats}` "
         f"({time.strftime('%Y-%m-%d')}): PPO on CartPole-v1 with RL Zoo's hyperparameters in "
         "both libraries (8 envs × 32 steps, batch 256, 20 epochs, γ 0.98, λ 0.8, linear lr 1e-3 "
         "and clip 0.2, one torch thread), stopped when the 20-episode moving average reaches "
         f"475; medians of {args.repeats} alternating run(s) each. \"forge advantage\" > 1 means "
         "forge is better (fewer steps, less time, more steps per second).", "",
-        *table, "",
+        *table, "", *seeds_section,
         f"Machine: {info}. The machine is shared with other jobs, so wall times vary by "
         "run; compare the ratios.", ""])
     print(section)

@@ -28,6 +28,18 @@ def test_npg_step_is_sized_by_the_quadratic_kl_model():
     assert all(0.0 < m["losses/approx_kl"] < 5 * config.max_kl for m in logged)
 
 
+def test_npg_fixed_step_is_alpha_times_the_natural_direction():
+    # same seed, same first batch, same x = F⁻¹g: the modelled KL ½ΔᵀFΔ of Δ = αx grows as α²
+    first = {}
+    for alpha in (0.5, 1.0):
+        config = npg.NPGConfig(total_timesteps=8 * 64, n_steps=64, step_size=alpha, seed=3)
+        npg.train(config, log=lambda metrics, step, a=alpha: first.setdefault(a, metrics))
+    assert first[1.0]["losses/modelled_kl"] == pytest.approx(4 * first[0.5]["losses/modelled_kl"],
+                                                             rel=1e-4)
+    with pytest.raises(ValueError, match="step_size"):
+        trpo.train(trpo.TRPOConfig(step_size=1.0))
+
+
 @pytest.mark.parametrize("variant", ["clip", "kl"])
 def test_ppo_logs_sane_clip_fraction_and_k3_kl(variant):
     config = ppo.PPOConfig(total_timesteps=4 * 256, variant=variant, n_epochs=10,

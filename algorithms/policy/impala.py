@@ -2,9 +2,10 @@
 (Espeholt et al. 2018).
 
 * Actors (``n_actors`` separate processes, ``torch.multiprocessing`` with ``spawn``) each run a
-  few envs; before every unroll of T steps they copy the learner's latest weights from shared
-  memory, then send the trajectory (observations, actions, the behaviour policy's log μ(a|x),
-  rewards, dones, episode statistics) through a queue.
+  few envs; before every ``sync_every``-th unroll of T steps they copy the learner's latest
+  weights from shared memory (``sync_every`` > 1 makes the policy lag on purpose), then send
+  the trajectory (observations, actions, the behaviour policy's log μ(a|x), rewards, dones,
+  episode statistics) through a queue.
 * The learner stacks ``batch_unrolls`` trajectories, recomputes π(a|x) and V(x) with its current
   weights — the actors' μ lags behind π by a few updates, so the data is off-policy — and takes
   one gradient step on the V-trace losses (§4.2):
@@ -57,6 +58,7 @@ class ImpalaConfig:
     vf_coef: float = 0.5  # value-loss weight
     max_grad_norm: float = 40.0  # the paper's global gradient clip
     queue_size: int = 4  # trajectories in flight (bounds the policy lag)
+    sync_every: int = 1  # actors refresh μ ← π every this many unrolls (more = more lag)
     hidden: int = 64
     seed: int = 0
 
@@ -69,8 +71,11 @@ def _actor(rank: int, config: ImpalaConfig, shared: nn.Module, queue: Any, stop:
     envs = make_vec_env(config.env_id, config.envs_per_actor, seed)
     local = make_agent(envs, config.hidden)
     collector = StepCollector(envs, config.gamma, seed)
+    unrolls = 0
     while not stop.is_set():
-        local.load_state_dict(shared.state_dict())  # the behaviour policy μ = the latest π
+        if unrolls % config.sync_every == 0:
+            local.load_state_dict(shared.state_dict())  # the behaviour policy μ = the latest π
+        unrolls += 1
         seen = len(collector.episodes.returns)
         rollout = collector.collect(local, config.unroll_length)
         item = {key: getattr(rollout, key).numpy() for key in

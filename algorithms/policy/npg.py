@@ -1,15 +1,21 @@
-"""Natural policy gradient (Kakade 2001), with the step normalised to a KL radius
-(Rajeswaran et al. 2017; Schulman et al. 2015 §7 call it "natural gradient" with a fixed δ).
+"""Natural policy gradient (Kakade 2001), with a fixed step size or a step normalised to a KL
+radius (Rajeswaran et al. 2017).
 
 The steepest-ascent direction under the Fisher metric F(θ) = E_s E_{a~π}[∇ log π ∇ log π^T] is
 F^{-1} ∇J (Kakade 2001, Theorem 1). Each update:
 
     g   = ∇_θ L(θ)|_{θ_old},  L(θ) = Ê_t[π_θ(a_t|s_t)/π_θold(a_t|s_t) Â_t]      (the surrogate)
     x   = F^{-1} g                        (conjugate gradient with Fisher-vector products)
-    θ  ← θ + sqrt(2δ / (x^T F x)) · x      (so that ½ Δ^T F Δ = δ, the quadratic KL model)
+    θ  ← θ + α · x                         (``step_size=α``: Kakade's update, and the "natural
+                                            gradient" baseline of Schulman et al. 2015 §8, whose
+                                            step 1/λ is "treated as an algorithm parameter")
+    θ  ← θ + sqrt(2δ / (x^T F x)) · x      (``step_size=None``: ½ Δ^T F Δ = δ, the quadratic KL
+                                            model; the normalised NPG of Rajeswaran et al.)
 
-No line search: that is TRPO's addition (see ``trpo.py``, which reuses this loop). Advantages come
-from GAE, and the critic V_φ is fitted by Adam minibatch regression on the λ-returns.
+A fixed α moves the policy by a KL that changes with the gradient, large early and small late;
+the normalised step fixes the *modelled* KL instead. Neither checks the true KL: that is TRPO's
+line search (``trpo.py``, which reuses this loop with the normalised step). Advantages come from
+GAE, and the critic V_φ is fitted by Adam minibatch regression on the λ-returns.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import numpy as np
 import torch
 
 from algorithms.policy.core import (
+    conjugate_gradient,
     explained_variance,
     fisher_vector_product,
     flat_grad,
@@ -48,7 +55,8 @@ class NPGConfig:
     total_timesteps: int = 150_000
     n_envs: int = 8  # N envs
     n_steps: int = 256  # T steps per env: batch N·T = 2048
-    max_kl: float = 0.01  # δ: the KL radius of each step
+    max_kl: float = 0.01  # δ: the KL radius of each step (when step_size is None)
+    step_size: float | None = None  # α of Kakade's fixed step θ ← θ + α F^{-1} g
     cg_iterations: int = 10  # conjugate-gradient iterations for F^{-1} g
     damping: float = 0.1  # F + damping·I (keeps CG well-posed)
     gamma: float = 0.99  # discount γ
@@ -127,8 +135,13 @@ def train(config: NPGConfig, log: LogFn = no_log, step_fn: StepFn = natural_step
 
         g = flat_grad(surrogate(), params)
         fvp = fisher_vector_product(kl, params, config.damping)
-        full_step, expected = natural_gradient_direction(g, fvp, config.max_kl,
-                                                         config.cg_iterations)
+        if config.step_size is None:
+            full_step, expected = natural_gradient_direction(g, fvp, config.max_kl,
+                                                             config.cg_iterations)
+        else:
+            full_step = config.step_size * conjugate_gradient(fvp, g, config.cg_iterations)
+            expected = g @ full_step
+        modelled_kl = 0.5 * float(full_step @ fvp(full_step))  # ½ Δ^T F Δ
         step_info = step_fn(agent, params, full_step, expected, surrogate, kl, config)
         with torch.no_grad():
             kl_after = kl().item()
@@ -137,14 +150,16 @@ def train(config: NPGConfig, log: LogFn = no_log, step_fn: StepFn = natural_step
                             config.vf_minibatch_size)
 
         result.global_step = collector.global_step
-        metrics = {"losses/approx_kl": kl_after, "losses/surrogate_improvement": improvement,
+        metrics = {"losses/approx_kl": kl_after, "losses/modelled_kl": modelled_kl,
+                   "losses/surrogate_improvement": improvement,
                    "losses/expected_improvement": float(expected), "losses/value_loss": v_loss,
                    "losses/grad_norm": float(g.norm()),
                    "losses/explained_variance": explained_variance(values_old, returns),
                    "charts/SPS": collector.sps} | step_info
         metrics |= episode_metrics(collector.episodes, seen)
         log(metrics, collector.global_step)
-        result.record(step=collector.global_step, approx_kl=kl_after)
+        result.record(step=collector.global_step, approx_kl=kl_after, modelled_kl=modelled_kl,
+                      step_fraction=step_info.get("charts/step_fraction", 1.0))
     envs.close()
     result.wall_s = time.perf_counter() - start
     return result

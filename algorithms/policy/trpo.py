@@ -51,4 +51,6 @@ def line_search(agent: ActorCritic, params: list, full_step: torch.Tensor,
 
 def train(config: TRPOConfig, log: LogFn = no_log) -> TrainResult:
     """Train TRPO: NPG's loop with the line search."""
+    if config.step_size is not None:
+        raise ValueError("TRPO steps to the KL radius max_kl; step_size is NPG's fixed α")
     return npg.train(config, log, step_fn=line_search)

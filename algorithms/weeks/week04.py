@@ -2,14 +2,17 @@
 corrections (Williams 1992; Kakade 2001; Schulman et al. 2015, 2016, 2017; Espeholt et al. 2018).
 
 * ``comparative-study``: the four algorithms on CartPole-v1 and Acrobot-v1, seeds inside the run,
-  learning curves with 95% bands.
+  learning curves with 95% bands. NPG takes Kakade's fixed step α·F⁻¹g, TRPO the KL-radius step
+  with its line search; the summary keeps the KL each update really moved and how often TRPO's
+  line search had to shrink the step.
 * ``variance-reduction``: REINFORCE with Ψ = G_t (no baseline), G_t − V(s_t) (baseline) and GAE
   with a λ sweep: the measured variance of the gradient estimator as well as the returns.
 * ``off-policy-corrections``: on a small random MDP with exact values, the bias and variance of
   off-policy value targets from μ-data — no correction, per-decision importance sampling
   (V-trace with ρ̄ = c̄ = ∞) and V-trace with truncation ρ̄ ∈ {0.5, 1, 2} — against n.
 * ``impala-vtrace``: IMPALA (2 actor processes + a learner) on CartPole with and without the
-  V-trace correction.
+  V-trace correction, at IMPALA's usual small policy lag and with actors that refresh their
+  weights only every 128 unrolls.
 """
 
 from __future__ import annotations
@@ -47,10 +50,13 @@ def _train(algorithm: str, env_id: str, steps: int, seed: int):
         return reinforce.train(reinforce.ReinforceConfig(
             env_id=env_id, total_timesteps=steps, estimator="gae", gae_lambda=0.97,
             episodes_per_batch=2 if small else 8, seed=seed))
-    if algorithm in ("npg", "trpo"):
-        module, cls = (npg, npg.NPGConfig) if algorithm == "npg" else (trpo, trpo.TRPOConfig)
-        return module.train(cls(env_id=env_id, total_timesteps=steps,
-                                n_steps=64 if small else 256, seed=seed))
+    if algorithm == "npg":  # Kakade's fixed step α; with normalised advantages, α = 1 moves
+        # the policy by about TRPO's δ early in training and by less once gradients shrink
+        return npg.train(npg.NPGConfig(env_id=env_id, total_timesteps=steps, step_size=1.0,
+                                       n_steps=64 if small else 256, seed=seed))
+    if algorithm == "trpo":
+        return trpo.train(trpo.TRPOConfig(env_id=env_id, total_timesteps=steps,
+                                          n_steps=64 if small else 256, seed=seed))
     return ppo.train(ppo.PPOConfig(env_id=env_id, total_timesteps=steps, seed=seed))
 
 
@@ -66,6 +72,8 @@ def comparative_study(config: ComparativeConfig, tracker: Tracker) -> dict[str, 
                                           for e in config.environments}
     finals: dict[str, list[float]] = {}
     walls: dict[str, list[float]] = {}
+    step_kl: dict[str, list[float]] = {}  # NPG / TRPO: the true KL each update moved
+    backtracked: dict[str, list[float]] = {}  # TRPO: share of updates whose full step failed
     jobs = [(e, a, s) for e in config.environments for a in config.algorithms
             for s in range(config.seed, config.seed + config.n_seeds)]
     for env_id, algorithm, seed in tracker.track(jobs, total=len(jobs),
@@ -75,6 +83,10 @@ def comparative_study(config: ComparativeConfig, tracker: Tracker) -> dict[str, 
         finals.setdefault(f"{env_id} {LABELS[algorithm]}", []).append(
             result.episodes.mean_return(20))
         walls.setdefault(f"{env_id} {LABELS[algorithm]}", []).append(result.wall_s)
+        if algorithm in ("npg", "trpo"):
+            step_kl.setdefault(f"{env_id} {algorithm}", []).extend(result.history["approx_kl"])
+            backtracked.setdefault(f"{env_id} {algorithm}", []).extend(
+                np.asarray(result.history["step_fraction"]) < 1.0)
     summary: dict[str, float] = {}
     for env_id, by_algo in curves.items():
         env = env_id.split("-")[0].lower()
@@ -88,14 +100,22 @@ def comparative_study(config: ComparativeConfig, tracker: Tracker) -> dict[str, 
                 np.mean(finals[f"{env_id} {LABELS[algorithm]}"]))
             summary[f"{env}.{algorithm}.wall_s"] = float(
                 np.mean(walls[f"{env_id} {LABELS[algorithm]}"]))
+            if f"{env_id} {algorithm}" in step_kl:
+                kls = np.asarray(step_kl[f"{env_id} {algorithm}"])
+                summary[f"{env}.{algorithm}.median_step_kl"] = float(np.median(kls))
+                summary[f"{env}.{algorithm}.max_step_kl"] = float(np.max(kls))
+                if algorithm == "trpo":
+                    summary[f"{env}.trpo.backtracked_share"] = float(
+                        np.mean(backtracked[f"{env_id} {algorithm}"]))
     tracker.log_table("study/final_return", ["run", "mean", "ci95", "per_seed"],
                       table_rows(finals))
     fig = band_figure({e: {LABELS[a]: (grid, np.asarray(cs)) for a, cs in by.items()}
                        for e, by in curves.items()}, "return (20-episode moving average)")
     tracker.log_figure(
         "study/episodic_return", fig,
-        f"REINFORCE (GAE λ=0.97 weights, 8 episodes per batch), NPG and TRPO (δ = 0.01, batch "
-        f"2048, GAE λ=0.97) and PPO-clip (RL-Zoo CartPole settings) on "
+        f"REINFORCE (GAE λ=0.97 weights, 8 episodes per batch), NPG (fixed step α = 1 along "
+        f"F⁻¹g) and TRPO (KL radius δ = 0.01 with line search), both with batch 2048 and GAE "
+        f"λ=0.97, and PPO-clip (RL-Zoo CartPole settings) on "
         f"{', '.join(config.environments)}: mean over {config.n_seeds} seeds with 95% "
         "t-intervals, same env-step budget for each.")
     return summary
@@ -294,41 +314,61 @@ class ImpalaStudyConfig(ExperimentConfig):
     env_id: str = "CartPole-v1"
     total_timesteps: int = 150_000
     n_actors: int = 2
-    queue_size: int = 8  # a deeper queue = more policy lag for V-trace to correct
+    queue_size: int = 8
+    # policy lag: actors refresh their weights every k unrolls; k = 1 is IMPALA's usual small
+    # lag, a large k makes the behaviour policy μ trail π by many learner updates
+    sync_every: tuple[int, ...] = (1, 128)
+    n_seeds: int = 2
     profiles: ClassVar[dict[str, dict[str, Any]]] = {
-        "smoke": {"total_timesteps": 640, "queue_size": 2},
-        "gpu": {"total_timesteps": 1_000_000, "n_actors": 8}}
+        "smoke": {"total_timesteps": 640, "queue_size": 2, "sync_every": (4,), "n_seeds": 1},
+        "gpu": {"total_timesteps": 1_000_000, "n_actors": 8, "sync_every": (1, 8, 32, 128),
+                "n_seeds": 5}}
 
 
 @experiment(week=4, name="impala-vtrace", config=ImpalaStudyConfig, units=UNITS)
 def impala_vtrace(config: ImpalaStudyConfig, tracker: Tracker) -> dict[str, float]:
-    """IMPALA actor–learner (actor processes) with and without the V-trace correction."""
+    """IMPALA actor–learner (actor processes) with and without V-trace, at two policy lags."""
     import numpy as np
 
     from algorithms.policy import impala
-    from algorithms.policy.study import band_figure, curve
+    from algorithms.policy.study import band_figure, curve, table_rows
 
-    summary: dict[str, float] = {}
-    panels = {}
-    step_offset = 0
-    for correction in tracker.track(["vtrace", "none"], total=2, description="IMPALA"):
+    labels = {"vtrace": "V-trace", "none": "no correction"}
+    grid = np.linspace(0, config.total_timesteps, 60)
+    curves: dict[int, dict[str, list]] = {k: {c: [] for c in labels} for k in config.sync_every}
+    finals: dict[str, list[float]] = {}
+    lags: dict[str, list[float]] = {}
+    jobs = [(k, c, s) for k in config.sync_every for c in labels
+            for s in range(config.seed, config.seed + config.n_seeds)]
+    for sync, correction, seed in tracker.track(jobs, total=len(jobs), description="IMPALA"):
         cfg = impala.ImpalaConfig(env_id=config.env_id, total_timesteps=config.total_timesteps,
                                   n_actors=config.n_actors, queue_size=config.queue_size,
-                                  correction=correction, seed=config.seed)
-        result = impala.train(cfg, log=lambda m, s, c=correction: tracker.log(
-            {k.replace("/", f"/{c}/", 1): v for k, v in m.items()}, step=step_offset + s))
-        step_offset += result.global_step
-        grid = np.linspace(0, result.global_step, 60)
-        panels[correction] = (grid, curve(result.episodes, grid)[None])
-        summary[f"{correction}.final_return"] = result.episodes.mean_return(20)
-        summary[f"{correction}.policy_lag_kl"] = float(np.mean(result.history["policy_lag_kl"]))
-        summary[f"{correction}.sps"] = result.sps
-    fig = band_figure({config.env_id: {("V-trace" if k == "vtrace" else "no correction"): v
-                                       for k, v in panels.items()}},
-                      "return (20-episode moving average)")
+                                  sync_every=sync, correction=correction, seed=seed)
+        result = impala.train(cfg)
+        name = f"{labels[correction]}, sync every {sync}"
+        curves[sync][correction].append(curve(result.episodes, grid))
+        finals.setdefault(name, []).append(result.episodes.mean_return(20))
+        lags.setdefault(name, []).append(float(np.mean(result.history["policy_lag_kl"])))
+    summary: dict[str, float] = {}
+    for sync, by_correction in curves.items():
+        for correction, cs in by_correction.items():
+            name = f"{labels[correction]}, sync every {sync}"
+            mean = np.nanmean(np.asarray(cs), axis=0)
+            for i, step in enumerate(grid):
+                if np.isfinite(mean[i]):
+                    tracker.log({f"impala/sync{sync}/{correction}/episodic_return": float(mean[i])},
+                                step=int(step))
+            summary[f"sync{sync}.{correction}.final_return"] = float(np.mean(finals[name]))
+            summary[f"sync{sync}.{correction}.policy_lag_kl"] = float(np.mean(lags[name]))
+    tracker.log_table("impala/final_return", ["run", "mean", "ci95", "per_seed"],
+                      table_rows(finals))
+    fig = band_figure({f"μ refreshed every {k} unroll{'s' if k > 1 else ''}":
+                       {labels[c]: (grid, np.asarray(cs)) for c, cs in by.items()}
+                       for k, by in curves.items()}, "return (20-episode moving average)")
     tracker.log_figure(
         "impala/episodic_return", fig,
         f"IMPALA on {config.env_id}: {config.n_actors} actor processes feeding a learner through "
         f"a queue of {config.queue_size} trajectories, with the V-trace correction (ρ̄ = c̄ = 1) "
-        f"and without it (ρ = c = 1), seed {config.seed}.")
+        f"and without it (ρ = c = 1); one panel per policy lag (actors refresh their weights "
+        f"every k unrolls); mean over {config.n_seeds} seeds with 95% t-intervals.")
     return summary
