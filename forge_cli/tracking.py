@@ -45,7 +45,7 @@ class RunTracker:
             import wandb
 
             data = [[_cell(value) for value in row] for row in rows]
-            self.wandb_run.log({key: wandb.Table(columns=columns, data=data)})
+            self._log_at_current_step({key: wandb.Table(columns=columns, data=data)})
 
     def log_figure(self, key: str, figure: Any, caption: str) -> None:
         import matplotlib.pyplot as plt
@@ -56,7 +56,13 @@ class RunTracker:
         if self.wandb_run is not None:
             import wandb
 
-            self.wandb_run.log({key: wandb.Image(str(png), caption=caption)})
+            self._log_at_current_step({key: wandb.Image(str(png), caption=caption)})
+
+    def _log_at_current_step(self, values: dict[str, Any]) -> None:
+        # without a step W&B would advance its own counter past the experiment's, and the
+        # experiment's next log at its current step would then be refused as going backwards
+        self._last_step = max(self._last_step, 0)
+        self.wandb_run.log(values, step=self._last_step)
 
     def track(self, iterable: Iterable[Any], total: int | None = None,
               description: str = "") -> Iterator[Any]:

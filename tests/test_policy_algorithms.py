@@ -120,3 +120,29 @@ def test_cpo_step_on_the_budget_is_well_defined():
     g, b = torch.tensor([1.0, 1.0, 0], dtype=torch.float64), torch.tensor([0, 1.0, 0], dtype=torch.float64)
     step, case = cpo.cpo_direction(g, b, c=0.0, fvp=lambda v: H @ v, max_kl=0.01, cg_iterations=10)
     assert torch.isfinite(step).all() and float(b @ step) <= 1e-6
+
+
+def test_evaluate_plays_held_out_episodes_with_the_policy_mode():
+    import gymnasium as gym
+
+    from algorithms.policy.envs import evaluate
+    from algorithms.policy.networks import make_agent
+
+    torch.manual_seed(0)
+    envs = make_vec_env("CartPole-v1", 1, 0)
+    agent = make_agent(envs)
+    envs.close()
+    with torch.no_grad():  # a policy with a clear preference, so that its mode matters
+        agent.actor[-1].weight.mul_(300.0)
+    returns = evaluate(agent, "CartPole-v1", episodes=3, seed=123)
+    for i, ret in enumerate(returns):  # the same episodes by hand: env i seeded 123 + i, argmax
+        env = gym.make("CartPole-v1")
+        obs, _ = env.reset(seed=123 + i)
+        total, done = 0.0, False
+        while not done:
+            with torch.no_grad():
+                action = int(agent.actor(torch.as_tensor(obs, dtype=torch.float32)).argmax())
+            obs, reward, terminated, truncated, _ = env.step(action)
+            total += float(reward)
+            done = terminated or truncated
+        assert ret == total

@@ -142,3 +142,41 @@ def test_wandb_offline_run_mirrors_the_store(project, counting_experiment):
     assert list(run_dir.glob("*.wandb"))  # the binary log `wandb sync` uploads
     stored = json.loads((record.path / "run.json").read_text())
     assert stored["wandb"]["id"] == record.id
+
+
+def test_tables_and_figures_do_not_move_wandbs_step_past_the_experiments(tmp_path):
+    """W&B refuses a step below its own counter, and a log without a step advances that counter:
+    a figure logged mid-run must not make the experiment's next point (same step) go missing."""
+    import matplotlib.pyplot as plt
+
+    from forge_cli.tracking import RunTracker
+
+    class StrictWandbRun:  # W&B's rule: an explicit step below the current one is dropped
+        def __init__(self) -> None:
+            self.step, self.dropped = 0, []
+
+        def log(self, values, step=None):
+            if step is None:
+                self.step += 1
+            elif step < self.step:
+                self.dropped.append(values)
+            else:
+                self.step = step
+
+    class Writer:
+        def append_history(self, row):
+            pass
+
+        def write_table(self, key, columns, rows):
+            pass
+
+        def figure_file(self, key, caption):
+            return tmp_path / f"{key}.png"
+
+    wandb_run = StrictWandbRun()
+    tracker = RunTracker(Writer(), wandb_run)
+    tracker.log({"return": 1.0}, step=100)
+    tracker.log_figure("curve", plt.figure(), "a curve")
+    tracker.log_table("final", ["a"], [[1]])
+    tracker.log({"eval_return": 2.0}, step=100)
+    assert wandb_run.dropped == []

@@ -337,3 +337,25 @@ def collect_episodes(envs: gym.vector.VectorEnv, agent, max_steps: int = 100_000
             break
     return Episodes(torch.stack(o), torch.stack(a), torch.stack(r), torch.stack(d),
                     torch.stack(m), returns, lengths)
+
+
+@torch.no_grad()
+def evaluate(agent, env_id: str, episodes: int = 20, seed: int = 10_000,
+             deterministic: bool = True) -> list[float]:
+    """Undiscounted returns of ``episodes`` fresh episodes of a trained policy, one per env,
+    on seeds kept apart from training's; by default acting with the mode of π (the likeliest
+    action or the Gaussian's mean), as RL Zoo and most papers evaluate. Only for agents trained
+    on raw observations: normalisation statistics live in the training envs."""
+    envs = make_vec_env(env_id, episodes, seed)
+    obs, _ = envs.reset(seed=seed)
+    returns = [0.0] * episodes
+    alive = np.ones(episodes, dtype=bool)
+    while alive.any():
+        action, _, _ = agent.act(torch.as_tensor(obs, dtype=torch.float32), deterministic)
+        obs, _, terminated, truncated, info = envs.step(action.numpy())
+        done = terminated | truncated
+        for i in np.flatnonzero(done & alive):
+            returns[i] = float(info["final_info"]["ep_return"][i])
+        alive &= ~done
+    envs.close()
+    return returns

@@ -109,13 +109,17 @@ class ActorCritic(nn.Module):
         return self.cost_critic_net(self.torso(obs)).squeeze(-1)
 
     @torch.no_grad()
-    def act(self, obs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(action, log π(a|s), V(s)) for acting."""
+    def act(self, obs: Tensor, deterministic: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+        """(action, log π(a|s), V(s)) for acting; ``deterministic`` takes the mode of π
+        (the most likely action, or the Gaussian's mean) for evaluation."""
         hidden = self.torso(obs)
         out = self.actor(hidden)
         dist = (Categorical(logits=out) if self.discrete
                 else Normal(out, self.log_std.exp().expand_as(out)))
-        action = dist.sample()
+        if deterministic:
+            action = out.argmax(-1) if self.discrete else out
+        else:
+            action = dist.sample()
         return action, self.log_prob(dist, action), self.critic(hidden).squeeze(-1)
 
 

@@ -84,9 +84,11 @@ def table_rows(values: dict[str, list[float]]) -> list[list[Any]]:
 
 
 def single_run(tracker: Any, train: Any, algo_config: Any, label: str,
-               target: float | None = None, extra_curve: str | None = None) -> dict[str, float]:
+               target: float | None = None, extra_curve: str | None = None,
+               eval_episodes: int = 0) -> dict[str, float]:
     """One algorithm, one seed (the runner's seed): log its CleanRL metrics every update, draw its
-    learning curve, and summarise: last-20-episode mean return, steps to the target, SPS."""
+    learning curve, and summarise: last-20-episode mean return, steps to the target, SPS; with
+    ``eval_episodes``, also the trained policy's deterministic return on held-out seeds."""
     result = train(algo_config, log=tracker.log)
     episodes = result.episodes
     grid = np.linspace(0, result.global_step, 100)
@@ -110,6 +112,16 @@ def single_run(tracker: Any, train: Any, algo_config: Any, label: str,
             summary["steps_to_target"] = float(solved)
     if extra_curve == "cost":
         summary["final_cost"] = episodes.mean_cost(20)
+    if eval_episodes and not getattr(algo_config, "normalize_env", False):
+        from algorithms.policy.envs import evaluate
+
+        returns = evaluate(result.agent, algo_config.env_id, eval_episodes,
+                           seed=10_000 + 100 * algo_config.seed)
+        summary["eval_return"] = float(np.mean(returns))
+        summary["eval_return_std"] = float(np.std(returns))
+        tracker.log({"eval/episodic_return": summary["eval_return"]}, step=result.global_step)
+        if target is not None:
+            summary["eval_reached_target"] = float(summary["eval_return"] >= target)
     return summary
 
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from algorithms.weeks.rl_common import UNITS, SingleRunConfig
 from forge_cli.experiment import ExperimentConfig, Tracker, experiment
 
-UNITS = {"*steps*": "steps", "*wall_s": "s", "*sps": "steps/s", "*episodes": "episodes"}
 
-
-class A2CCartPoleConfig(ExperimentConfig):
+class A2CCartPoleConfig(SingleRunConfig):
     total_timesteps: int = 300_000
     n_envs: int = 8
     n_steps: int = 8  # T: n-step horizon = update period
@@ -34,11 +33,12 @@ def a2c_cartpole(config: A2CCartPoleConfig, tracker: Tracker) -> dict[str, float
     from algorithms.policy.study import single_run
 
     cfg = a2c.A2CConfig(env_id="CartPole-v1", seed=config.seed,
-                        **config.model_dump(exclude={"profile", "seed"}))
-    return single_run(tracker, a2c.train, cfg, "A2C", target=475.0)
+                        **config.algorithm_kwargs())
+    return single_run(tracker, a2c.train, cfg, "A2C", target=475.0,
+                      eval_episodes=config.eval_episodes)
 
 
-class A2CMinAtarConfig(ExperimentConfig):
+class A2CMinAtarConfig(SingleRunConfig):
     game: str = "Breakout"
     total_timesteps: int = 300_000
     n_envs: int = 16
@@ -62,9 +62,9 @@ def a2c_minatar(config: A2CMinAtarConfig, tracker: Tracker) -> dict[str, float]:
 
     env_id = f"MinAtar-{config.game}"
     cfg = a2c.A2CConfig(env_id=env_id, seed=config.seed, norm_adv=False,
-                        **config.model_dump(exclude={"profile", "seed", "game",
-                                                     "random_episodes"}))
-    summary = single_run(tracker, a2c.train, cfg, "A2C")
+                        **config.algorithm_kwargs("game", "random_episodes"))
+    summary = single_run(tracker, a2c.train, cfg, "A2C",
+                      eval_episodes=config.eval_episodes)
     summary["random_return"] = random_return(env_id, config.random_episodes, config.seed)
     summary["return_over_random"] = summary["final_return"] - summary["random_return"]
     return summary

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from algorithms.weeks.rl_common import UNITS, SingleRunConfig
 from forge_cli.experiment import ExperimentConfig, Tracker, experiment
-
-UNITS = {"*steps*": "steps", "*wall_s": "s", "*sps": "steps/s", "*episodes": "episodes"}
 
 
 # ----------------------------------------------------------------------------- single runs
 
-class PPOCartPoleConfig(ExperimentConfig):
+class PPOCartPoleConfig(SingleRunConfig):
     total_timesteps: int = 100_000  # RL Zoo's CartPole budget
     n_envs: int = 8
     n_steps: int = 32
@@ -47,11 +46,12 @@ def ppo_cartpole(config: PPOCartPoleConfig, tracker: Tracker) -> dict[str, float
     from algorithms.policy.study import single_run
 
     cfg = ppo.PPOConfig(env_id="CartPole-v1", seed=config.seed,
-                        **config.model_dump(exclude={"profile", "seed"}))
-    return single_run(tracker, ppo.train, cfg, "PPO", target=475.0)
+                        **config.algorithm_kwargs())
+    return single_run(tracker, ppo.train, cfg, "PPO", target=475.0,
+                      eval_episodes=config.eval_episodes)
 
 
-class PPOAcrobotConfig(ExperimentConfig):
+class PPOAcrobotConfig(SingleRunConfig):
     total_timesteps: int = 150_000
     n_envs: int = 16  # RL Zoo: 16 envs × 256 steps, 4 epochs, γ 0.99, λ 0.94, ent 0
     n_steps: int = 256
@@ -72,11 +72,12 @@ def ppo_acrobot(config: PPOAcrobotConfig, tracker: Tracker) -> dict[str, float]:
     from algorithms.policy.study import single_run
 
     cfg = ppo.PPOConfig(env_id="Acrobot-v1", seed=config.seed, anneal_clip=False,
-                        **config.model_dump(exclude={"profile", "seed"}))
-    return single_run(tracker, ppo.train, cfg, "PPO", target=-100.0)
+                        **config.algorithm_kwargs())
+    return single_run(tracker, ppo.train, cfg, "PPO", target=-100.0,
+                      eval_episodes=config.eval_episodes)
 
 
-class PPOPendulumConfig(ExperimentConfig):
+class PPOPendulumConfig(SingleRunConfig):
     total_timesteps: int = 200_000
     n_envs: int = 4  # RL Zoo (without gSDE): 4 envs × 1024 steps, 10 epochs, γ 0.9, λ 0.95
     n_steps: int = 1024
@@ -102,37 +103,47 @@ def ppo_pendulum(config: PPOPendulumConfig, tracker: Tracker) -> dict[str, float
     from algorithms.policy.study import single_run
 
     cfg = ppo.PPOConfig(env_id="Pendulum-v1", seed=config.seed, normalize_env=False,
-                        anneal_clip=False, **config.model_dump(exclude={"profile", "seed"}))
-    return single_run(tracker, ppo.train, cfg, "PPO", target=-200.0)
+                        anneal_clip=False, **config.algorithm_kwargs())
+    return single_run(tracker, ppo.train, cfg, "PPO", target=-200.0,
+                      eval_episodes=config.eval_episodes)
 
 
-class PPOLunarConfig(ExperimentConfig):
-    total_timesteps: int = 300_000
+class PPOLunarConfig(SingleRunConfig):
+    total_timesteps: int = 1_000_000  # RL Zoo's budget: about 4 minutes on one core here
     n_envs: int = 16  # RL Zoo: 16 × 1024, batch 64, 4 epochs, γ 0.999, λ 0.98, ent 0.01
     n_steps: int = 1024
     n_epochs: int = 4
     minibatch_size: int = 64
-    learning_rate: float = 3e-4
+    learning_rate: float = 3e-4  # constant, as in RL Zoo (SB3 anneals nothing by default)
+    anneal_lr: bool = False
     gamma: float = 0.999
     gae_lambda: float = 0.98
     ent_coef: float = 0.01
+    eval_episodes: int = 100  # Gym's "solved": an average of 200 over 100 consecutive episodes
     profiles: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": {"total_timesteps": 512, "n_envs": 2, "n_steps": 128, "n_epochs": 1},
-        "gpu": {"total_timesteps": 1_000_000}}
+        "gpu": {"total_timesteps": 3_000_000}}
 
 
 @experiment(week=7, name="ppo-lunarlander", config=PPOLunarConfig, units=UNITS)
 def ppo_lunarlander(config: PPOLunarConfig, tracker: Tracker) -> dict[str, float]:
-    """PPO-clip on LunarLander-v3; target 200 (the gpu profile's 1M steps is the full run)."""
+    """PPO-clip on LunarLander-v3; target 200, Gym's "solved" level.
+
+    The target is judged on 100 held-out episodes of the trained policy acting with its mode
+    (``eval_return``), the way RL Zoo reports its scores: with the entropy bonus the sampling
+    policy's own training episodes score lower (about 145–155 at 1M steps on seeds 0–2, where its
+    mode scored 234 on seed 2). Both are in the summary.
+    """
     from algorithms.policy import ppo
     from algorithms.policy.study import single_run
 
     cfg = ppo.PPOConfig(env_id="LunarLander-v3", seed=config.seed, anneal_clip=False,
-                        **config.model_dump(exclude={"profile", "seed"}))
-    return single_run(tracker, ppo.train, cfg, "PPO", target=200.0)
+                        **config.algorithm_kwargs())
+    return single_run(tracker, ppo.train, cfg, "PPO", target=200.0,
+                      eval_episodes=config.eval_episodes)
 
 
-class PPOMinAtarConfig(ExperimentConfig):
+class PPOMinAtarConfig(SingleRunConfig):
     game: str = "Breakout"
     total_timesteps: int = 300_000
     n_envs: int = 8
@@ -159,9 +170,9 @@ def ppo_minatar(config: PPOMinAtarConfig, tracker: Tracker) -> dict[str, float]:
 
     env_id = f"MinAtar-{config.game}"
     cfg = ppo.PPOConfig(env_id=env_id, seed=config.seed,
-                        **config.model_dump(exclude={"profile", "seed", "game",
-                                                     "random_episodes"}))
-    summary = single_run(tracker, ppo.train, cfg, "PPO")
+                        **config.algorithm_kwargs("game", "random_episodes"))
+    summary = single_run(tracker, ppo.train, cfg, "PPO",
+                      eval_episodes=config.eval_episodes)
     summary["random_return"] = random_return(env_id, config.random_episodes, config.seed)
     summary["return_over_random"] = summary["final_return"] - summary["random_return"]
     return summary
