@@ -168,7 +168,10 @@ def main() -> None:
     seeds_section: list[str] = []
     if args.seeds:
         lines, _ = seed_table(list(range(1, args.seeds + 1)))
-        seeds_section = [f"### Across seeds 1–{args.seeds} (one run each)", "", *lines, ""]
+        seeds_section = [
+            f"### Across seeds 1–{args.seeds} (one run each)", "",
+            "At one seed, which library needs fewer steps is a draw of the two random streams; "
+            "the medians across seeds compare the implementations.", "", *lines, ""]
     section = "\n".join([
         HEADING, "",
         f"`benchmarks/rl_bench.py --seed {args.seed} --seeds {args.seeds} --repeats "

@@ -318,7 +318,7 @@ class ImpalaStudyConfig(ExperimentConfig):
     # policy lag: actors refresh their weights every k unrolls; k = 1 is IMPALA's usual small
     # lag, a large k makes the behaviour policy μ trail π by many learner updates
     sync_every: tuple[int, ...] = (1, 128)
-    n_seeds: int = 2
+    n_seeds: int = 3
     profiles: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": {"total_timesteps": 640, "queue_size": 2, "sync_every": (4,), "n_seeds": 1},
         "gpu": {"total_timesteps": 1_000_000, "n_actors": 8, "sync_every": (1, 8, 32, 128),
