@@ -63,8 +63,7 @@ def a2c_minatar(config: A2CMinAtarConfig, tracker: Tracker) -> dict[str, float]:
     env_id = f"MinAtar-{config.game}"
     cfg = a2c.A2CConfig(env_id=env_id, seed=config.seed, norm_adv=False,
                         **config.algorithm_kwargs("game", "random_episodes"))
-    summary = single_run(tracker, a2c.train, cfg, "A2C",
-                      eval_episodes=config.eval_episodes)
+    summary = single_run(tracker, a2c.train, cfg, "A2C", eval_episodes=config.eval_episodes)
     summary["random_return"] = random_return(env_id, config.random_episodes, config.seed)
     summary["return_over_random"] = summary["final_return"] - summary["random_return"]
     return summary
