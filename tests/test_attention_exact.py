@@ -230,11 +230,12 @@ def test_triton_kernel_in_the_interpreter_matches_sdpa():
 import torch, torch.nn.functional as F
 from algorithms.attention.flash_triton import TritonFlashAttention
 torch.manual_seed(0)
+cases = [(n_q, n_k, 16) for n_q, n_k in ((70, 70), (33, 90), (90, 33))] + [(70, 45, 128)]
 for causal in (False, True):
-    for n_q, n_k in ((70, 70), (33, 90), (90, 33)):
-        q = torch.randn(2, 3, n_q, 16, requires_grad=True)
-        k = torch.randn(2, 3, n_k, 16, requires_grad=True)
-        v = torch.randn(2, 3, n_k, 16, requires_grad=True)
+    for n_q, n_k, d in cases:  # head dim 128 in fp32 takes the 32 x 32 tiles
+        q = torch.randn(2, 3, n_q, d, requires_grad=True)
+        k = torch.randn(2, 3, n_k, d, requires_grad=True)
+        v = torch.randn(2, 3, n_k, d, requires_grad=True)
         out = TritonFlashAttention.apply(q, k, v, causal, None)
         ref = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
         g = torch.randn_like(ref)
@@ -248,6 +249,41 @@ print("ok")
     result = subprocess.run([sys.executable, "-c", code], cwd=root, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+# shared memory per thread block (opt-in maximum), CUDA C Programming Guide, Table 21
+SHARED_MEMORY_PER_BLOCK = {86: 99 * 1024, 90: 227 * 1024}  # RTX 30xx/A10 class; H100
+
+
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton not installed")
+@pytest.mark.parametrize("arch", sorted(SHARED_MEMORY_PER_BLOCK))
+def test_triton_kernels_compile_for_gpus_within_their_shared_memory(arch):
+    """No GPU here, but Triton compiles to PTX and cubin (its bundled ptxas) for a named target:
+    every kernel, at the tile sizes the wrapper picks, fits the target's shared memory."""
+    code = f"""
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource, compile
+from algorithms.attention import flash_triton as ft
+for dtype, size, head_dim in (("fp32", 4, 128), ("fp32", 4, 64), ("bf16", 2, 128)):
+    block_m, block_n = ft.block_sizes(head_dim, size)
+    const = {{"IS_CAUSAL": True, "BLOCK_M": block_m, "BLOCK_N": block_n, "HEAD_DIM": head_dim}}
+    for kernel in (ft._forward, ft._backward_dkdv, ft._backward_dq):
+        signature = {{name: "constexpr" if name in const else "fp32" if name == "scale"
+                     else "i32" if name.startswith("n_") else "*fp32" if name in ("LSE", "DELTA")
+                     else "*" + dtype for name in kernel.arg_names}}
+        compiled = compile(ASTSource(kernel, signature, const), target=GPUTarget("cuda", {arch}, 32))
+        assert compiled.asm["cubin"], kernel
+        print(kernel.fn.__name__, dtype, head_dim, compiled.metadata.shared)
+"""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "TRITON_DEFAULT_FP_FUSION": "1"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line.split() for line in result.stdout.splitlines()]
+    assert len(rows) == 9
+    for name, dtype, head_dim, shared in rows:
+        assert 0 < int(shared) <= SHARED_MEMORY_PER_BLOCK[arch], (name, dtype, head_dim, shared)
 
 
 def test_triton_module_parses_and_is_not_imported_without_cuda():

@@ -145,11 +145,18 @@ def _fold(x: Tensor) -> Tensor:
     return x.reshape(-1, *x.shape[-2:]).contiguous()
 
 
+def block_sizes(head_dim: int, element_size: int) -> tuple[int, int]:
+    """(BLOCK_M, BLOCK_N) for a head dim and element size in bytes: 64 × 64, except fp32 at head
+    dim 128. Compiled ahead of time (tests/test_attention_exact.py), fp32 64 × 64 tiles at head
+    dim 128 need up to 193 KiB of shared memory per block: more than an A100 (163 KiB) or an
+    sm_86/89 GPU (99 KiB) has, so the launch would fail there; 32 × 32 needs at most 97 KiB."""
+    if element_size >= 4 and head_dim > 64:
+        return 32, 32
+    return 64, 64
+
+
 class TritonFlashAttention(torch.autograd.Function):
     """``TritonFlashAttention.apply(q, k, v, is_causal=False, scale=None)`` on CUDA tensors."""
-
-    BLOCK_M = 64
-    BLOCK_N = 64
 
     @staticmethod
     def forward(ctx, q: Tensor, k: Tensor, v: Tensor, is_causal: bool = False,
@@ -164,10 +171,10 @@ class TritonFlashAttention(torch.autograd.Function):
         batch_heads, n_q, n_k = q3.shape[0], q3.shape[1], k3.shape[1]
         out = torch.empty_like(q3)
         lse = torch.empty(batch_heads, n_q, device=q.device, dtype=torch.float32)
-        grid = (triton.cdiv(n_q, TritonFlashAttention.BLOCK_M), batch_heads)
-        _forward[grid](q3, k3, v3, out, lse, scale, n_q, n_k, IS_CAUSAL=is_causal,
-                       BLOCK_M=TritonFlashAttention.BLOCK_M, BLOCK_N=TritonFlashAttention.BLOCK_N,
-                       HEAD_DIM=head_dim)
+        block_m, block_n = block_sizes(head_dim, q3.element_size())
+        _forward[(triton.cdiv(n_q, block_m), batch_heads)](
+            q3, k3, v3, out, lse, scale, n_q, n_k, IS_CAUSAL=is_causal,
+            BLOCK_M=block_m, BLOCK_N=block_n, HEAD_DIM=head_dim)
         ctx.save_for_backward(q3, k3, v3, out, lse)
         ctx.settings = (is_causal, scale, q.shape, k.shape)
         return out.view(q.shape)
@@ -180,7 +187,7 @@ class TritonFlashAttention(torch.autograd.Function):
         delta = (do.float() * out.float()).sum(dim=-1)  # D_i = rowsum(dO ∘ O)
         dq, dk, dv = torch.empty_like(q3), torch.empty_like(k3), torch.empty_like(v3)
         batch_heads, n_q, n_k, head_dim = q3.shape[0], q3.shape[1], k3.shape[1], q3.shape[2]
-        block_m, block_n = TritonFlashAttention.BLOCK_M, TritonFlashAttention.BLOCK_N
+        block_m, block_n = block_sizes(head_dim, q3.element_size())
         _backward_dkdv[(triton.cdiv(n_k, block_n), batch_heads)](
             q3, k3, v3, do, lse, delta, dk, dv, scale, n_q, n_k, IS_CAUSAL=is_causal,
             BLOCK_M=block_m, BLOCK_N=block_n, HEAD_DIM=head_dim)
