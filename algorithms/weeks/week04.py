@@ -331,11 +331,13 @@ def impala_vtrace(config: ImpalaStudyConfig, tracker: Tracker) -> dict[str, floa
     import numpy as np
 
     from algorithms.policy import impala
-    from algorithms.policy.study import band_figure, curve, table_rows
+    from algorithms.policy.study import band_figure, curve, curve_of, table_rows
 
     labels = {"vtrace": "V-trace", "none": "no correction"}
     grid = np.linspace(0, config.total_timesteps, 60)
     curves: dict[int, dict[str, list]] = {k: {c: [] for c in labels} for k in config.sync_every}
+    lag_curves: dict[int, dict[str, list]] = {k: {c: [] for c in labels}
+                                              for k in config.sync_every}
     finals: dict[str, list[float]] = {}
     lags: dict[str, list[float]] = {}
     jobs = [(k, c, s) for k in config.sync_every for c in labels
@@ -347,6 +349,9 @@ def impala_vtrace(config: ImpalaStudyConfig, tracker: Tracker) -> dict[str, floa
         result = impala.train(cfg)
         name = f"{labels[correction]}, sync every {sync}"
         curves[sync][correction].append(curve(result.episodes, grid))
+        lag_curves[sync][correction].append(curve_of(
+            np.asarray(result.history["step"]), np.asarray(result.history["policy_lag_kl"]),
+            grid, 10))
         finals.setdefault(name, []).append(result.episodes.mean_return(20))
         lags.setdefault(name, []).append(float(np.mean(result.history["policy_lag_kl"])))
     summary: dict[str, float] = {}
@@ -371,4 +376,13 @@ def impala_vtrace(config: ImpalaStudyConfig, tracker: Tracker) -> dict[str, floa
         f"a queue of {config.queue_size} trajectories, with the V-trace correction (ρ̄ = c̄ = 1) "
         f"and without it (ρ = c = 1); one panel per policy lag (actors refresh their weights "
         f"every k unrolls); mean over {config.n_seeds} seeds with 95% t-intervals.")
+    fig = band_figure({f"μ refreshed every {k} unroll{'s' if k > 1 else ''}":
+                       {labels[c]: (grid, np.asarray(cs)) for c, cs in by.items()}
+                       for k, by in lag_curves.items()}, "KL(μ ‖ π) per learner batch (k3)",
+                      logy=True)
+    tracker.log_figure(
+        "impala/policy_lag_kl", fig,
+        "How off-policy the learner's data is: the approximate KL between the actors' behaviour "
+        "policy μ and the learner's π on each batch, against environment steps, per policy lag; "
+        f"mean over {config.n_seeds} seeds with 95% t-intervals, log scale.")
     return summary
