@@ -7,9 +7,9 @@
   Tian (2019), shared by actor and critic.
 
 Discrete action spaces get a categorical policy; boxes a diagonal Gaussian with a state-independent
-log standard deviation (Schulman et al. 2015, §8). Distributions skip torch's argument validation:
-the parameters come from the network, and the checks cost about a tenth of PPO's CartPole time. An optional second value head estimates the
-constraint cost for CPO.
+log standard deviation (Schulman et al. 2015, §8). An optional second value head estimates the
+constraint cost for CPO. Distributions skip torch's argument validation: their parameters come
+from the network, and the checks cost about a tenth of PPO's CartPole time.
 """
 
 from __future__ import annotations
