@@ -14,7 +14,7 @@ import re
 
 from pydantic import BaseModel
 
-from forge_cli.experiment import experiments_for
+from algorithms.experiment import experiments_for
 from forge_cli.results import format_number, summarize
 from forge_cli.store import RunRecord
 

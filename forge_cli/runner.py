@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from forge_cli.config import Settings
 from forge_cli.errors import BadInput, ForgeError
-from forge_cli.experiment import PROFILES, Experiment, experiments_for
+from algorithms.experiment import PROFILES, Experiment, experiments_for
 from forge_cli.store import RunRecord, RunStore, new_run_id, now_iso
 from forge_cli.tracking import RunTracker, start_wandb_run
 

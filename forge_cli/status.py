@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from forge_cli.config import CONFIG_FILE, Settings
 from forge_cli.curriculum import load_curriculum
-from forge_cli.experiment import experiments_for
+from algorithms.experiment import experiments_for
 from forge_cli.store import RunStore
 
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 class RunTracker:
-    """Implements :class:`forge_cli.experiment.Tracker` for one run."""
+    """Implements :class:`algorithms.experiment.Tracker` for one run."""
 
     def __init__(self, writer: RunWriter, wandb_run: Any = None, progress: Progress | None = None):
         self.writer = writer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from forge_cli import experiment as experiment_module
+from algorithms import experiment as experiment_module
 
 
 @pytest.fixture(autouse=True)

@@ -35,3 +35,15 @@ def smoke_runs(experiments) -> dict[str, tuple[dict[str, float], RecordingTracke
         tracker = RecordingTracker()
         results[name] = exp.fn(exp.config.for_profile("smoke"), tracker), tracker
     return results
+
+
+_WEEK_RUNS: dict[int, dict[str, tuple[dict[str, float], RecordingTracker]]] = {}
+
+
+def week_smoke_runs(week: int) -> dict[str, tuple[dict[str, float], RecordingTracker]]:
+    """Every experiment of ``week`` at the smoke profile, run once per test session."""
+    if week not in _WEEK_RUNS:
+        from algorithms.experiment import experiments_for
+
+        _WEEK_RUNS[week] = smoke_runs(experiments_for(week))
+    return _WEEK_RUNS[week]

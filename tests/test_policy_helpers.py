@@ -22,7 +22,7 @@ def check_run(summary, tracker):
 
 
 def test_mean_ci_uses_the_t_interval():
-    from algorithms.policy.study import mean_ci
+    from algorithms.harness import mean_ci
 
     curves = np.array([[1.0, 2.0], [3.0, 2.0], [5.0, 2.0]])
     mean, half = mean_ci(curves)
@@ -32,7 +32,7 @@ def test_mean_ci_uses_the_t_interval():
 
 
 def test_moving_average_curve_on_a_grid():
-    from algorithms.policy.study import curve_of
+    from algorithms.harness import curve_of
 
     steps, values = np.array([10, 20, 30]), np.array([1.0, 2.0, 6.0])
     got = curve_of(steps, values, np.array([5, 10, 25, 30]), window=2)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from forge_cli.experiment import experiments_for
+from algorithms.experiment import experiments_for
 from recording_tracker import smoke_runs
 from test_policy_helpers import check_run
 

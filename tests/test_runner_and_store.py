@@ -9,7 +9,7 @@ import pytest
 
 from forge_cli.config import load_settings
 from forge_cli.errors import BadInput, ForgeError
-from forge_cli.experiment import ExperimentConfig
+from algorithms.experiment import ExperimentConfig
 from forge_cli.results import summarize
 from forge_cli.runner import RunPlan, parse_seeds, run_plan
 from forge_cli.store import FAILED, INCOMPLETE, RunStore
@@ -45,7 +45,7 @@ def counting(config: CountingConfig, tracker) -> dict[str, float]:
 
 @pytest.fixture
 def counting_experiment(registry):
-    registry.experiment(week=WEEK, name="counting", config=CountingConfig)(counting)
+    registry.experiment(week=WEEK, name="counting", covers=(1,), config=CountingConfig)(counting)
     return registry
 
 
@@ -90,7 +90,7 @@ def test_a_run_that_dies_midway_leaves_no_result(project, counting_experiment, f
     class Dying(CountingConfig):
         profiles: ClassVar = {"smoke": {"steps": 3, field: 1}}
 
-    counting_experiment.experiment(week=WEEK, name="dying", config=Dying)(counting)
+    counting_experiment.experiment(week=WEEK, name="dying", covers=(1,), config=Dying)(counting)
     with pytest.raises(error):
         run_plan(RunPlan(week=WEEK, profile="smoke", seeds=[0], only=["dying"]), settings)
     store = RunStore(settings.path("runs"))
@@ -118,7 +118,7 @@ def test_bad_plans_are_rejected_before_running(project, counting_experiment):
 
 
 def test_deterministic_experiments_run_once(project, registry):
-    registry.experiment(week=WEEK, name="exact", config=CountingConfig, seeded=False)(counting)
+    registry.experiment(week=WEEK, name="exact", covers=(1,), config=CountingConfig, seeded=False)(counting)
     assert [seed for _, seed in RunPlan(week=WEEK, seeds=[0, 1, 2]).jobs()] == [0]
 
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from forge_cli.experiment import experiments_for
+from algorithms.experiment import experiments_for
 from recording_tracker import RecordingTracker
 
 EXPERIMENTS = experiments_for(2)

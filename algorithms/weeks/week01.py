@@ -38,7 +38,7 @@ from algorithms.mdp import (
     value_iteration,
 )
 from algorithms.mdp.environments import COMPASS
-from forge_cli.experiment import ExperimentConfig, Tracker, experiment
+from algorithms.experiment import ExperimentConfig, Tracker, experiment
 
 # ----------------------------------------------------------------------------- the book's numbers
 
@@ -127,7 +127,7 @@ class BookExamplesConfig(ExperimentConfig):
     profiles: ClassVar[dict[str, dict[str, Any]]] = {"smoke": {"theta": 1e-8}}
 
 
-@experiment(week=1, name="book-examples", config=BookExamplesConfig, seeded=False,
+@experiment(week=1, name="book-examples", covers=(1,), config=BookExamplesConfig, seeded=False,
             units={"*.sweeps": "sweeps", "*.optimal_path_length": "steps"})
 def book_examples(config: BookExamplesConfig, tracker: Tracker) -> dict[str, float]:
     """Reproduce the value functions and optimal policies printed in Sutton & Barto ch. 3–4."""
@@ -285,7 +285,7 @@ COST_COLUMNS = ["sweeps_to_eps", "backups_to_eps", "ms_to_eps", "improvements", 
                 "final_error"]
 
 
-@experiment(week=1, name="pi-vs-vi", config=PiVsViConfig, seeded=False,
+@experiment(week=1, name="pi-vs-vi", covers=(2,), config=PiVsViConfig, seeded=False,
             units={"*.backups": "backups", "*.sweeps": "sweeps", "*.ms": "ms",
                    "*.pi_over_vi_backups": "×"})
 def pi_vs_vi(config: PiVsViConfig, tracker: Tracker) -> dict[str, float]:
@@ -371,7 +371,7 @@ class ConvergenceConfig(ExperimentConfig):
     }
 
 
-@experiment(week=1, name="convergence", config=ConvergenceConfig, seeded=False,
+@experiment(week=1, name="convergence", covers=(2,), config=ConvergenceConfig, seeded=False,
             units={"*.sweeps_to_floor": "sweeps"})
 def convergence(config: ConvergenceConfig, tracker: Tracker) -> dict[str, float]:
     """Convergence of ‖V_k − v*‖∞ per sweep and per backup for every algorithm and environment."""
@@ -435,7 +435,7 @@ class HeatmapsConfig(ExperimentConfig):
     }
 
 
-@experiment(week=1, name="heatmaps", config=HeatmapsConfig, seeded=False)
+@experiment(week=1, name="heatmaps", covers=(1,), config=HeatmapsConfig, seeded=False)
 def heatmaps(config: HeatmapsConfig, tracker: Tracker) -> dict[str, float]:
     """v* heatmaps with optimal-policy arrows for every environment, at its own discount."""
     summary = {}
@@ -466,7 +466,7 @@ def heatmaps(config: HeatmapsConfig, tracker: Tracker) -> dict[str, float]:
 # ----------------------------------------------------------------------------- drawing
 
 def _new_figure(*args: Any, **kw: Any) -> tuple[Any, Any]:
-    from algorithms.figures import figure
+    from algorithms.plotting import figure
 
     return figure(*args, **kw)
 
@@ -582,7 +582,7 @@ def _gambler_figure(mdp: TabularMDP, V: np.ndarray, ties: np.ndarray, policy: np
 
 def _cost_figure(costs: dict[tuple[str, float], dict[str, dict[str, float]]], column: str,
                  unit: str) -> Any:
-    from algorithms.figures import PALETTE
+    from algorithms.plotting import PALETTE
 
     envs = list(dict.fromkeys(env for env, _ in costs))
     names = list(next(iter(costs.values())))
@@ -608,7 +608,7 @@ def _cost_figure(costs: dict[tuple[str, float], dict[str, dict[str, float]]], co
 
 def _convergence_figure(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]],
                         config: ConvergenceConfig, x_axis: str, title: str) -> Any:
-    from algorithms.figures import PALETTE
+    from algorithms.plotting import PALETTE
 
     envs = list(curves)
     ncols = min(3, len(envs))

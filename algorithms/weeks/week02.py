@@ -36,7 +36,7 @@ from algorithms.tokenization.references import (
     train,
 )
 from algorithms.tokenization.tokenizer import Tokenizer
-from forge_cli.experiment import ExperimentConfig, Tracker, experiment
+from algorithms.experiment import ExperimentConfig, Tracker, experiment
 
 SMOKE_LANGUAGES = ("eng", "fra", "rus", "arb", "hin", "cmn", "jpn", "kor")
 UNK_MARK = 0.01  # figures star the cells where more than 1% of tokens are unknown
@@ -140,7 +140,7 @@ class MergeStrategiesConfig(ExperimentConfig):
     }
 
 
-@experiment(week=2, name="merge-strategies", config=MergeStrategiesConfig,
+@experiment(week=2, name="merge-strategies", covers=(1,), config=MergeStrategiesConfig,
             units={"*.bytes_per_token": "bytes/token", "*.train_s": "s", "*.jaccard": "",
                    "*.mean_token_bytes": "bytes", "*.distinct_segmentations": "segmentations"})
 def merge_strategies(config: MergeStrategiesConfig, tracker: Tracker) -> dict[str, float]:
@@ -247,7 +247,7 @@ def _kb(n: int | None) -> str:
 
 # ----------------------------------------------------------------------------- compression
 
-@experiment(week=2, name="compression", config=StudyConfig, seeded=False,
+@experiment(week=2, name="compression", covers=(2,), config=StudyConfig, seeded=False,
             units={"*.bytes_per_token": "bytes/token", "*.tokens_per_word": "tokens/word",
                    "*.ratio": "×", "*.train_s": "s"})
 def compression(config: StudyConfig, tracker: Tracker) -> dict[str, float]:
@@ -346,7 +346,7 @@ def _mix_description(config: StudyConfig) -> str:
 
 # ----------------------------------------------------------------------------- vocabulary
 
-@experiment(week=2, name="vocabulary", config=StudyConfig, seeded=False,
+@experiment(week=2, name="vocabulary", covers=(3,), config=StudyConfig, seeded=False,
             units={"*.bits_per_byte": "bits/byte", "*.bits_per_token": "bits/token",
                    "*.unk_rate": "", "*.used_share": "", "*.renyi_efficiency": "",
                    "*.zipf_exponent": ""})
@@ -414,7 +414,7 @@ class FairnessConfig(StudyConfig):
     profiles: ClassVar[dict[str, dict[str, Any]]] = StudyConfig.profiles
 
 
-@experiment(week=2, name="fairness", config=FairnessConfig, seeded=False,
+@experiment(week=2, name="fairness", covers=(2,), config=FairnessConfig, seeded=False,
             units={"*premium": "×", "*.unk_rate": ""})
 def fairness(config: FairnessConfig, tracker: Tracker) -> dict[str, float]:
     """Token premium: what the same UDHR text costs in each language relative to English."""
@@ -504,7 +504,7 @@ def _style(method: str) -> dict[str, Any]:
 
 
 def _strategy_figure(sizes: Sequence[int], curves: dict[str, dict[str, list[float]]]) -> Any:
-    from algorithms.figures import figure
+    from algorithms.plotting import figure
 
     domains = list(next(iter(curves.values())))
     fig, axes = figure(1, len(domains), sharey=True, figsize=(4.0 * len(domains), 3.4))
@@ -522,7 +522,7 @@ def _strategy_figure(sizes: Sequence[int], curves: dict[str, dict[str, list[floa
 
 
 def _dropout_figure(ps: Sequence[float], curves: dict[str, list[float]]) -> Any:
-    from algorithms.figures import figure
+    from algorithms.plotting import figure
 
     fig, ax = figure(figsize=(5.2, 3.6))
     for name, values in curves.items():
@@ -536,7 +536,7 @@ def _dropout_figure(ps: Sequence[float], curves: dict[str, list[float]]) -> Any:
 
 
 def _vocab_curves_figure(results: dict, sizes: Sequence[int]) -> Any:
-    from algorithms.figures import figure
+    from algorithms.plotting import figure
 
     panels = [*corpora.DOMAINS, "udhr_mean"]
     titles = DOMAIN_TITLES | {"udhr_mean": "UDHR, mean over languages"}
@@ -566,7 +566,7 @@ def _language_heatmap(results: dict, size: int, languages: Sequence[str], attrib
                       label: str, log: bool = False) -> Any:
     from matplotlib.colors import LogNorm
 
-    from algorithms.figures import figure
+    from algorithms.plotting import figure
 
     codes = _ordered_languages(languages)
     methods = list(results)
@@ -595,7 +595,7 @@ def _language_heatmap(results: dict, size: int, languages: Sequence[str], attrib
 
 
 def _vocabulary_figure(pooled: dict[str, dict[int, metrics.TextStats]], results: dict) -> Any:
-    from algorithms.figures import figure
+    from algorithms.plotting import figure
 
     fig, axes = figure(2, 2, figsize=(9.6, 6.8))
     panels = [("(a) unknown-token rate", "share of tokens that are unknown",
@@ -619,7 +619,7 @@ def _vocabulary_figure(pooled: dict[str, dict[int, metrics.TextStats]], results:
 
 
 def _zipf_figure(pooled: dict[str, dict[int, metrics.TextStats]], size: int) -> Any:
-    from algorithms.figures import figure
+    from algorithms.plotting import figure
 
     fig, ax = figure(figsize=(6.4, 4.4))
     for method, by_size in pooled.items():
@@ -635,7 +635,7 @@ def _zipf_figure(pooled: dict[str, dict[int, metrics.TextStats]], size: int) -> 
 
 def _premium_figure(premiums: dict, byte_premium: dict[str, float],
                     config: FairnessConfig) -> Any:
-    from algorithms.figures import figure
+    from algorithms.plotting import figure
 
     codes = [c for c in config.languages if c != "eng"]
     key = ("forge_bpe", "english") if ("forge_bpe", "english") in premiums else \
@@ -669,7 +669,7 @@ def _plain_formatter() -> Any:
 
 
 def _premium_heatmap(premiums: dict, unk_rates: dict, config: FairnessConfig) -> Any:
-    from algorithms.figures import figure
+    from algorithms.plotting import figure
 
     codes = _ordered_languages([c for c in config.languages if c != "eng"])
     methods = [m for m in config.methods if (m, "multilingual") in premiums]

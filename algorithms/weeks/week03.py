@@ -26,14 +26,14 @@ import math
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from forge_cli.experiment import ExperimentConfig, Tracker, experiment
+from algorithms.experiment import ExperimentConfig, Tracker, experiment
 
 ENCODING_LABELS = {"none": "NoPE", "sinusoidal": "sinusoidal", "learned": "learned absolute",
                    "shaw": "Shaw relative", "rope": "RoPE", "alibi": "ALiBi"}
 
 
 def _new_figure(*args: Any, **kw: Any) -> tuple[Any, Any]:
-    from algorithms.figures import figure
+    from algorithms.plotting import figure
 
     return figure(*args, **kw)
 
@@ -122,7 +122,7 @@ class SpeedMemoryConfig(ExperimentConfig):
     }
 
 
-@experiment(week=3, name="speed-memory", config=SpeedMemoryConfig, seeded=False,
+@experiment(week=3, name="speed-memory", covers=(2,), config=SpeedMemoryConfig, seeded=False,
             units={"*_ms": "ms", "*_mib": "MiB", "*_len": "tokens", "*ratio*": "×"})
 @_with_threads
 def speed_memory(config: SpeedMemoryConfig, tracker: Tracker) -> dict[str, float]:
@@ -254,7 +254,7 @@ _FAMILIES = {"dense": "Quadratic (L × L materialised)", "exact-tiled": "Exact, 
 def _speed_memory_figure(results: dict[str, dict[int, Any]], time_key: str, memory_key: str,
                          pass_name: str) -> Any:
     from algorithms.attention.variants import VARIANTS
-    from algorithms.figures import PALETTE
+    from algorithms.plotting import PALETTE
 
     families = [f for f in _FAMILIES if any(VARIANTS[n].family == f for n in results)]
     fig, axes = _new_figure(2, len(families), squeeze=False,
@@ -347,7 +347,7 @@ def _std_tag(value: float) -> str:
     return "logit_std_" + f"{value:g}".replace(".", "_")  # 0.25 -> logit_std_0_25
 
 
-@experiment(week=3, name="approximation", config=ApproximationConfig,
+@experiment(week=3, name="approximation", covers=(1,), config=ApproximationConfig,
             units={"*.rel_error": ""})
 @_with_threads
 def approximation(config: ApproximationConfig, tracker: Tracker) -> dict[str, float]:
@@ -472,7 +472,7 @@ class KVCacheConfig(ExperimentConfig):
     }
 
 
-@experiment(week=3, name="kv-cache", config=KVCacheConfig, seeded=False,
+@experiment(week=3, name="kv-cache", covers=(2,), config=KVCacheConfig, seeded=False,
             units={"*_ms": "ms", "*_mib": "MiB", "*max_abs_diff": ""})
 @_with_threads
 def kv_cache(config: KVCacheConfig, tracker: Tracker) -> dict[str, float]:
@@ -529,7 +529,7 @@ def kv_cache(config: KVCacheConfig, tracker: Tracker) -> dict[str, float]:
                                           "cached_ms_per_token", "recompute_ms_per_token",
                                           "max_abs_diff_vs_full"], rows)
 
-    from algorithms.figures import PALETTE
+    from algorithms.plotting import PALETTE
 
     fig, (left, right) = _new_figure(1, 2, figsize=(10, 3.8))
     for i, (name, per_context) in enumerate(timings.items()):
@@ -594,7 +594,7 @@ class ExtrapolationConfig(ExperimentConfig):
     }
 
 
-@experiment(week=3, name="extrapolation", config=ExtrapolationConfig,
+@experiment(week=3, name="extrapolation", covers=(4,), config=ExtrapolationConfig,
             units={"*loss": "nats", "*.ratio": "×"})
 @_with_threads
 def extrapolation(config: ExtrapolationConfig, tracker: Tracker) -> dict[str, float]:
@@ -685,7 +685,7 @@ class _OnDevice:
 
 
 def _extrapolation_figure(rows: list[list[Any]], config: ExtrapolationConfig) -> Any:
-    from algorithms.figures import PALETTE
+    from algorithms.plotting import PALETTE
 
     fig, ax = _new_figure(figsize=(6.6, 4.2))
     for i, row in enumerate(rows):
@@ -703,7 +703,7 @@ def _extrapolation_figure(rows: list[list[Any]], config: ExtrapolationConfig) ->
 def _position_loss_figure(per_position: dict[str, Any], config: ExtrapolationConfig) -> Any:
     import torch
 
-    from algorithms.figures import PALETTE
+    from algorithms.plotting import PALETTE
 
     fig, ax = _new_figure(figsize=(7.2, 4.2))
     width = max(1, config.train_len // 4)
@@ -747,7 +747,7 @@ class AnalysisConfig(ExperimentConfig):
     }
 
 
-@experiment(week=3, name="analysis", config=AnalysisConfig,
+@experiment(week=3, name="analysis", covers=(3,), config=AnalysisConfig,
             units={"*.loss": "nats", "*entropy*": "nats", "*distance*": "tokens",
                    "*heads*": "heads"})
 @_with_threads
@@ -915,7 +915,7 @@ def _attention_maps_figure(weights: list[Any], text: list[str], stats: dict[str,
 
 
 def _entropy_figure(stats: dict[str, Any], importance: Any) -> Any:
-    from algorithms.figures import PALETTE
+    from algorithms.plotting import PALETTE
 
     layers, heads = stats["entropy"].shape
     fig, (left, right) = _new_figure(1, 2, figsize=(10, 3.8))

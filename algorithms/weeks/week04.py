@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from forge_cli.experiment import ExperimentConfig, Tracker, experiment
+from algorithms.experiment import ExperimentConfig, Tracker, experiment
 
 UNITS = {"*steps*": "steps", "*wall_s": "s", "*sps": "steps/s"}
 
@@ -60,12 +60,13 @@ def _train(algorithm: str, env_id: str, steps: int, seed: int):
     return ppo.train(ppo.PPOConfig(env_id=env_id, total_timesteps=steps, seed=seed))
 
 
-@experiment(week=4, name="comparative-study", config=ComparativeConfig, units=UNITS)
+@experiment(week=4, name="comparative-study", covers=(2,), config=ComparativeConfig, units=UNITS)
 def comparative_study(config: ComparativeConfig, tracker: Tracker) -> dict[str, float]:
     """REINFORCE → NPG → TRPO → PPO on several environments, curves over seeds."""
     import numpy as np
 
-    from algorithms.policy.study import band_figure, curve, nanmean, table_rows
+    from algorithms.harness import curve, nanmean, table_rows
+    from algorithms.plotting import band_figure
 
     grid = np.linspace(0, config.total_timesteps, config.grid_points)
     curves: dict[str, dict[str, list]] = {e: {a: [] for a in config.algorithms}
@@ -137,13 +138,14 @@ class VarianceConfig(ExperimentConfig):
                                                                        0.95, 0.97, 0.99)}}
 
 
-@experiment(week=4, name="variance-reduction", config=VarianceConfig, units=UNITS)
+@experiment(week=4, name="variance-reduction", covers=(3,), config=VarianceConfig, units=UNITS)
 def variance_reduction(config: VarianceConfig, tracker: Tracker) -> dict[str, float]:
     """REINFORCE's gradient variance: no baseline vs baseline vs GAE(λ), measured."""
     import numpy as np
 
     from algorithms.policy import reinforce
-    from algorithms.policy.study import band_figure, curve, curve_of, nanmean, table_rows
+    from algorithms.harness import curve, curve_of, nanmean, table_rows
+    from algorithms.plotting import band_figure
 
     variants = {"no baseline": {"estimator": "return"}, "baseline": {"estimator": "baseline"}}
     variants |= {f"GAE λ={lam:g}": {"estimator": "gae", "gae_lambda": lam}
@@ -212,13 +214,13 @@ class OffPolicyConfig(ExperimentConfig):
         "smoke": {"samples": 200, "horizons": (1, 5)}, "gpu": {"samples": 50_000}}
 
 
-@experiment(week=4, name="off-policy-corrections", config=OffPolicyConfig, units=UNITS)
+@experiment(week=4, name="off-policy-corrections", covers=(), config=OffPolicyConfig, units=UNITS)
 def off_policy_corrections(config: OffPolicyConfig, tracker: Tracker) -> dict[str, float]:
     """Bias and variance of no correction, importance sampling and V-trace, against exact values."""
     import numpy as np
     import torch
 
-    from algorithms.figures import figure
+    from algorithms.plotting import figure
     from algorithms.policy.core import vtrace
 
     rng = np.random.default_rng(config.seed)
@@ -325,13 +327,14 @@ class ImpalaStudyConfig(ExperimentConfig):
                 "n_seeds": 5}}
 
 
-@experiment(week=4, name="impala-vtrace", config=ImpalaStudyConfig, units=UNITS)
+@experiment(week=4, name="impala-vtrace", covers=(), config=ImpalaStudyConfig, units=UNITS)
 def impala_vtrace(config: ImpalaStudyConfig, tracker: Tracker) -> dict[str, float]:
     """IMPALA actor–learner (actor processes) with and without V-trace, at two policy lags."""
     import numpy as np
 
     from algorithms.policy import impala
-    from algorithms.policy.study import band_figure, curve, curve_of, table_rows
+    from algorithms.harness import curve, curve_of, table_rows
+    from algorithms.plotting import band_figure
 
     labels = {"vtrace": "V-trace", "none": "no correction"}
     grid = np.linspace(0, config.total_timesteps, 60)

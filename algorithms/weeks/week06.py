@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from algorithms.weeks.rl_common import UNITS, SingleRunConfig
-from forge_cli.experiment import ExperimentConfig, Tracker, experiment
+from algorithms.experiment import ExperimentConfig, Tracker, experiment
 
 
 class A2CCartPoleConfig(SingleRunConfig):
@@ -26,11 +26,11 @@ class A2CCartPoleConfig(SingleRunConfig):
         "smoke": {"total_timesteps": 512}, "gpu": {"total_timesteps": 500_000}}
 
 
-@experiment(week=6, name="a2c-cartpole", config=A2CCartPoleConfig, units=UNITS)
+@experiment(week=6, name="a2c-cartpole", covers=(1,), config=A2CCartPoleConfig, units=UNITS)
 def a2c_cartpole(config: A2CCartPoleConfig, tracker: Tracker) -> dict[str, float]:
     """A2C on CartPole-v1 (8 synchronous envs); target: 475 over the last 20 episodes."""
     from algorithms.policy import a2c
-    from algorithms.policy.study import single_run
+    from algorithms.weeks.rl_common import single_run
 
     cfg = a2c.A2CConfig(env_id="CartPole-v1", seed=config.seed,
                         **config.algorithm_kwargs())
@@ -54,11 +54,11 @@ class A2CMinAtarConfig(SingleRunConfig):
         "gpu": {"total_timesteps": 5_000_000}}
 
 
-@experiment(week=6, name="a2c-minatar", config=A2CMinAtarConfig, units=UNITS)
+@experiment(week=6, name="a2c-minatar", covers=(1,), config=A2CMinAtarConfig, units=UNITS)
 def a2c_minatar(config: A2CMinAtarConfig, tracker: Tracker) -> dict[str, float]:
     """A2C with a small CNN on MinAtar Breakout, against the random policy's return."""
     from algorithms.policy import a2c
-    from algorithms.policy.study import random_return, single_run
+    from algorithms.weeks.rl_common import random_return, single_run
 
     env_id = f"MinAtar-{config.game}"
     cfg = a2c.A2CConfig(env_id=env_id, seed=config.seed, norm_adv=False,
@@ -80,13 +80,14 @@ class A2CvsReinforceConfig(ExperimentConfig):
         "gpu": {"total_timesteps": 500_000, "n_seeds": 10}}
 
 
-@experiment(week=6, name="a2c-vs-reinforce", config=A2CvsReinforceConfig, units=UNITS)
+@experiment(week=6, name="a2c-vs-reinforce", covers=(2,), config=A2CvsReinforceConfig, units=UNITS)
 def a2c_vs_reinforce(config: A2CvsReinforceConfig, tracker: Tracker) -> dict[str, float]:
     """A2C vs REINFORCE (with baseline) on one env-step budget: efficiency and stability."""
     import numpy as np
 
     from algorithms.policy import a2c, reinforce
-    from algorithms.policy.study import band_figure, curve, nanmean, table_rows
+    from algorithms.harness import curve, nanmean, table_rows
+    from algorithms.plotting import band_figure
 
     grid = np.linspace(0, config.total_timesteps, config.grid_points)
     methods = {

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from algorithms.weeks.rl_common import UNITS, SingleRunConfig
-from forge_cli.experiment import ExperimentConfig, Tracker, experiment
+from algorithms.experiment import ExperimentConfig, Tracker, experiment
 
 
 # ----------------------------------------------------------------------------- single runs
@@ -39,11 +39,11 @@ class PPOCartPoleConfig(SingleRunConfig):
         "smoke": {"total_timesteps": 512, "n_epochs": 2}, "gpu": {"total_timesteps": 200_000}}
 
 
-@experiment(week=7, name="ppo-cartpole", config=PPOCartPoleConfig, units=UNITS)
+@experiment(week=7, name="ppo-cartpole", covers=(1,), config=PPOCartPoleConfig, units=UNITS)
 def ppo_cartpole(config: PPOCartPoleConfig, tracker: Tracker) -> dict[str, float]:
     """PPO-clip on CartPole-v1 with the RL-Zoo hyperparameters; target: 475 over 20 episodes."""
     from algorithms.policy import ppo
-    from algorithms.policy.study import single_run
+    from algorithms.weeks.rl_common import single_run
 
     cfg = ppo.PPOConfig(env_id="CartPole-v1", seed=config.seed,
                         **config.algorithm_kwargs())
@@ -65,11 +65,11 @@ class PPOAcrobotConfig(SingleRunConfig):
         "gpu": {"total_timesteps": 1_000_000}}
 
 
-@experiment(week=7, name="ppo-acrobot", config=PPOAcrobotConfig, units=UNITS)
+@experiment(week=7, name="ppo-acrobot", covers=(1,), config=PPOAcrobotConfig, units=UNITS)
 def ppo_acrobot(config: PPOAcrobotConfig, tracker: Tracker) -> dict[str, float]:
     """PPO-clip on Acrobot-v1; target: mean return ≥ −100 over the last 20 episodes."""
     from algorithms.policy import ppo
-    from algorithms.policy.study import single_run
+    from algorithms.weeks.rl_common import single_run
 
     cfg = ppo.PPOConfig(env_id="Acrobot-v1", seed=config.seed, anneal_clip=False,
                         **config.algorithm_kwargs())
@@ -91,7 +91,7 @@ class PPOPendulumConfig(SingleRunConfig):
         "gpu": {"total_timesteps": 1_000_000}}
 
 
-@experiment(week=7, name="ppo-pendulum", config=PPOPendulumConfig, units=UNITS)
+@experiment(week=7, name="ppo-pendulum", covers=(1,), config=PPOPendulumConfig, units=UNITS)
 def ppo_pendulum(config: PPOPendulumConfig, tracker: Tracker) -> dict[str, float]:
     """PPO-clip with a Gaussian policy on Pendulum-v1 (continuous actions); target −200.
 
@@ -100,7 +100,7 @@ def ppo_pendulum(config: PPOPendulumConfig, tracker: Tracker) -> dict[str, float
     they reach −162 / −183 / −179 on seeds 0 / 1 / 2.
     """
     from algorithms.policy import ppo
-    from algorithms.policy.study import single_run
+    from algorithms.weeks.rl_common import single_run
 
     cfg = ppo.PPOConfig(env_id="Pendulum-v1", seed=config.seed, normalize_env=False,
                         anneal_clip=False, **config.algorithm_kwargs())
@@ -125,7 +125,7 @@ class PPOLunarConfig(SingleRunConfig):
         "gpu": {"total_timesteps": 3_000_000}}
 
 
-@experiment(week=7, name="ppo-lunarlander", config=PPOLunarConfig, units=UNITS)
+@experiment(week=7, name="ppo-lunarlander", covers=(1,), config=PPOLunarConfig, units=UNITS)
 def ppo_lunarlander(config: PPOLunarConfig, tracker: Tracker) -> dict[str, float]:
     """PPO-clip on LunarLander-v3; target 200, Gym's "solved" level.
 
@@ -135,7 +135,7 @@ def ppo_lunarlander(config: PPOLunarConfig, tracker: Tracker) -> dict[str, float
     scored 248 / 235 / 237 over 100 episodes). Both are in the summary.
     """
     from algorithms.policy import ppo
-    from algorithms.policy.study import single_run
+    from algorithms.weeks.rl_common import single_run
 
     cfg = ppo.PPOConfig(env_id="LunarLander-v3", seed=config.seed, anneal_clip=False,
                         **config.algorithm_kwargs())
@@ -162,11 +162,11 @@ class PPOMinAtarConfig(SingleRunConfig):
         "gpu": {"total_timesteps": 5_000_000}}
 
 
-@experiment(week=7, name="ppo-minatar", config=PPOMinAtarConfig, units=UNITS)
+@experiment(week=7, name="ppo-minatar", covers=(1,), config=PPOMinAtarConfig, units=UNITS)
 def ppo_minatar(config: PPOMinAtarConfig, tracker: Tracker) -> dict[str, float]:
     """PPO-clip with a small CNN on MinAtar Breakout, against the random policy's return."""
     from algorithms.policy import ppo
-    from algorithms.policy.study import random_return, single_run
+    from algorithms.weeks.rl_common import random_return, single_run
 
     env_id = f"MinAtar-{config.game}"
     cfg = ppo.PPOConfig(env_id=env_id, seed=config.seed,
@@ -197,13 +197,14 @@ def _clip_label(clip: float) -> str:
     return "no clip" if clip >= 1e6 else f"ε={clip:g}"
 
 
-@experiment(week=7, name="clip-sweep", config=ClipSweepConfig, units=UNITS)
+@experiment(week=7, name="clip-sweep", covers=(1,), config=ClipSweepConfig, units=UNITS)
 def clip_sweep(config: ClipSweepConfig, tracker: Tracker) -> dict[str, float]:
     """PPO's clip ε sweep (and adaptive KL): return, clip fraction and KL over training."""
     import numpy as np
 
     from algorithms.policy import ppo
-    from algorithms.policy.study import band_figure, curve, curve_of, nanmean, table_rows
+    from algorithms.harness import curve, curve_of, nanmean, table_rows
+    from algorithms.plotting import band_figure
 
     variants = {_clip_label(c): {"variant": "clip", "clip_coef": c} for c in config.clips}
     if config.adaptive_kl:
@@ -267,13 +268,14 @@ class ConstraintConfig(ExperimentConfig):
         "gpu": {"total_timesteps": 500_000, "n_seeds": 10}}
 
 
-@experiment(week=7, name="constraint-satisfaction", config=ConstraintConfig, units=UNITS)
+@experiment(week=7, name="constraint-satisfaction", covers=(2,), config=ConstraintConfig, units=UNITS)
 def constraint_satisfaction(config: ConstraintConfig, tracker: Tracker) -> dict[str, float]:
     """CPO vs TRPO on CostCartPole: return and episode cost against the budget d."""
     import numpy as np
 
     from algorithms.policy import cpo
-    from algorithms.policy.study import band_figure, curve, curve_of, nanmean, table_rows
+    from algorithms.harness import curve, curve_of, nanmean, table_rows
+    from algorithms.plotting import band_figure
 
     grid = np.linspace(0, config.total_timesteps, config.grid_points)
     methods = {"CPO": True, "TRPO": False}

@@ -57,3 +57,28 @@ def figure(nrows: int = 1, ncols: int = 1, **kw: Any) -> tuple[plt.Figure, Any]:
     plt.rcParams.update(STYLE)
     kw.setdefault("figsize", (4.4 * ncols, 3.4 * nrows))
     return plt.subplots(nrows, ncols, layout="constrained", **kw)
+
+
+def band_figure(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], ylabel: str,
+                title: str = "", xlabel: str = "environment steps",
+                hlines: dict[str, float] | None = None, logy: bool = False) -> Any:
+    """One panel per key of ``panels``; each maps label → (grid, curves[seed, step])."""
+    from algorithms.harness import mean_ci
+
+    n = len(panels)
+    fig, axes = figure(1, n, squeeze=False)
+    for ax, (panel, lines) in zip(axes.flat, panels.items()):
+        for i, (label, (grid, curves)) in enumerate(lines.items()):
+            mean, half = mean_ci(curves)
+            colour = PALETTE[i % len(PALETTE)]
+            ax.plot(grid, mean, color=colour, label=f"{label} (n={len(curves)})")
+            ax.fill_between(grid, mean - half, mean + half, color=colour, alpha=0.2, linewidth=0)
+        for name, y in (hlines or {}).items():
+            ax.axhline(y, color="black", linestyle=":", linewidth=1.0, label=name)
+        ax.set(title=panel, xlabel=xlabel, ylabel=ylabel)
+        if logy:
+            ax.set_yscale("log")
+        ax.legend(loc="best", fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return fig

@@ -2,19 +2,20 @@
 
 An experiment is a plain function ``fn(config, tracker) -> summary``. It logs scalars, tables
 and figures through the :class:`Tracker` it is given and returns a flat dict of summary numbers.
-It never prints and never touches W&B: the runner owns both.
+It never prints and never touches W&B: whoever runs it (``forge run``, a notebook, a test)
+passes a tracker.
 
-Experiments register themselves for a week with :func:`experiment`; the runner finds them by
-importing ``algorithms.weeks.weekNN``. This module must stay light (no torch, numpy or wandb):
-the CLI imports it on start-up paths.
+Experiments register themselves for a week with :func:`experiment`; :func:`experiments_for`
+finds them by importing the week's package ``algorithms.weeks.weekNN``. This module must stay
+light (no torch, numpy, matplotlib or wandb): the CLI imports it on start-up paths.
 """
 
 from __future__ import annotations
 
 import importlib
-from fnmatch import fnmatch
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -23,12 +24,25 @@ Profile = Literal["smoke", "cpu", "gpu"]
 PROFILES: tuple[str, ...] = ("smoke", "cpu", "gpu")
 
 
+def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overrides`` applied; nested dicts are merged key by key, not replaced."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 class ExperimentConfig(BaseModel):
     """Base config of every experiment.
 
     Subclasses declare their hyperparameters as fields (defaults = the ``cpu`` profile) and put
-    the values that change with the profile in ``profiles``, e.g.
-    ``profiles = {"smoke": {"n_steps": 200}, "gpu": {"n_steps": 1_000_000}}``.
+    the values that change with the profile in ``profiles``, as explicit values:
+    ``profiles = {"smoke": {"n_steps": 200}, "gpu": {"n_steps": 1_000_000}}``. A dict-valued
+    field (say ``algo``, the keyword arguments passed through to an algorithm's own config) is
+    merged key by key, so a profile names only what it changes.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -40,15 +54,22 @@ class ExperimentConfig(BaseModel):
 
     @classmethod
     def for_profile(cls, profile: str, seed: int = 0, **overrides: Any) -> ExperimentConfig:
-        values = {**cls.profiles.get(profile, {}), **overrides}
+        defaults = {name: field.get_default(call_default_factory=True)
+                    for name, field in cls.model_fields.items()
+                    if isinstance(field.get_default(call_default_factory=True), dict)}
+        values = merge(merge(defaults, cls.profiles.get(profile, {})), overrides)
         return cls(profile=profile, seed=seed, **values)
 
 
 class Tracker(Protocol):
-    """What an experiment may do with its results. Implemented by ``forge_cli.tracking``."""
+    """What an experiment may do with its results (``forge_cli.tracking`` implements it for
+    ``forge run``: the local run store and W&B)."""
 
-    def log(self, metrics: dict[str, float], step: int | None = None) -> None:
-        """Scalars at a step; metric names follow ``section/name`` (``charts/value_error``)."""
+    def log(self, metrics: dict[str, float], step: float | None = None, x: str = "step") -> None:
+        """Scalars at ``x = step``. ``x`` names what the step counts (``sweep``, ``env_step``,
+        ``gamma``, ``seq_len``): each series is drawn against its own axis, so a series may
+        restart or run backwards without touching any other. Metric names follow
+        ``section/name`` (``charts/value_error``)."""
 
     def log_table(self, key: str, columns: list[str], rows: list[list[Any]]) -> None:
         """A table (the post's result tables and W&B tables come from these)."""
@@ -74,6 +95,8 @@ class Experiment:
     seeded: bool = True  # False: deterministic (e.g. dynamic programming); run once, seed 0
     units: tuple[tuple[str, str], ...] = ()
     """(glob over summary keys, unit) pairs, first match wins: (("*.wall_ms", "ms"),)."""
+    covers: tuple[int, ...] = ()
+    """Which of the study plan's named experiments for this week it covers (1-based)."""
 
     def unit(self, metric: str) -> str:
         return next((unit for pattern, unit in self.units if fnmatch(metric, pattern)), "")
@@ -84,18 +107,20 @@ _REGISTRY: dict[int, dict[str, Experiment]] = {}
 F = TypeVar("F", bound=ExperimentFn)
 
 
-def experiment(week: int, name: str, config: type[ExperimentConfig], seeded: bool = True,
-               units: dict[str, str] | None = None) -> Callable[[F], F]:
+def experiment(week: int, name: str, config: type[ExperimentConfig], covers: tuple[int, ...],
+               seeded: bool = True, units: dict[str, str] | None = None) -> Callable[[F], F]:
     """Register ``fn`` as experiment ``name`` of ``week``; its docstring's first line describes it.
 
-    ``units`` maps globs over the summary's keys to units, used when results become a post's
-    facts: ``{"*.wall_ms": "ms", "*.sweeps": "sweeps"}``.
+    ``covers`` lists the study plan's experiments for the week that this one implements, by
+    their 1-based position in the plan's list. ``units`` maps globs over the summary's keys to
+    units, used when results become a post's facts: ``{"*.wall_ms": "ms"}``.
     """
 
     def register(fn: F) -> F:
         description = (fn.__doc__ or name).strip().splitlines()[0]
         _REGISTRY.setdefault(week, {})[name] = Experiment(
-            week, name, config, fn, description, seeded, tuple((units or {}).items()))
+            week, name, config, fn, description, seeded, tuple((units or {}).items()),
+            tuple(covers))
         return fn
 
     return register
@@ -103,9 +128,10 @@ def experiment(week: int, name: str, config: type[ExperimentConfig], seeded: boo
 
 def experiments_for(week: int) -> dict[str, Experiment]:
     """The experiments registered for ``week`` (importing ``algorithms.weeks.weekNN`` if any)."""
+    module = f"algorithms.weeks.week{week:02d}"
     try:
-        importlib.import_module(f"algorithms.weeks.week{week:02d}")
+        importlib.import_module(module)
     except ModuleNotFoundError as error:
-        if error.name != f"algorithms.weeks.week{week:02d}":
+        if error.name != module:
             raise
     return dict(_REGISTRY.get(week, {}))
