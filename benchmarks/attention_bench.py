@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from algorithms.attention.profiling import crossover_length, measure  # noqa: E402
-from algorithms.attention.variants import VARIANTS  # noqa: E402
+from algorithms.attention.profiling import LengthSweep, crossovers  # noqa: E402
+from algorithms.attention.variants import LINEAR_MEMORY_FAMILIES, VARIANTS  # noqa: E402
 
 HEADING = "## Attention (week 3)"
 
@@ -66,23 +66,15 @@ def machine() -> list[str]:
 def cpu_table(lengths: list[int], heads: int, head_dim: int, budget_s: float,
               repeats: int, time_limit_ms: float) -> list[str]:
     torch.manual_seed(0)
-    results: dict[str, dict[int, object]] = {name: {} for name, v in VARIANTS.items()
-                                             if not v.cuda_only}
-    stopped: set[str] = set()
+    sweep = LengthSweep({name: v for name, v in VARIANTS.items() if not v.cuda_only}, batch=1,
+                        heads=heads, head_dim=head_dim, max_len=max(lengths),
+                        device=torch.device("cpu"), budget_s=budget_s, max_repeats=repeats,
+                        time_limit_ms=time_limit_ms, length_limits={"additive": 512})
     for length in lengths:
-        q = torch.randn(1, heads, length, head_dim)
-        for name, variant in VARIANTS.items():
-            if name in stopped or (name == "additive" and length > 512) or variant.cuda_only:
-                continue
-            kv = variant.kv_heads or heads
-            k, v = torch.randn(1, kv, length, head_dim), torch.randn(1, kv, length, head_dim)
-            module = variant.build(head_dim, max(lengths))
-            m = measure(module, q, k, v, budget_s=budget_s, max_repeats=repeats)
-            results[name][length] = m
+        for name, m in sweep.measure_at(length).items():
             print(f"  L={length:6d} {name:15s} fwd+bwd {m.forward_backward_ms:9.2f} ms "
                   f"{m.forward_backward_mib:9.2f} MiB", file=sys.stderr, flush=True)
-            if m.forward_backward_ms > time_limit_ms:
-                stopped.add(name)
+    results = sweep.results
     header = ["variant"] + [f"L={n}: ms (×SDPA)" for n in lengths] \
         + [f"L={n}: MiB (×SDPA)" for n in lengths]
     rows = []
@@ -104,16 +96,15 @@ def cpu_table(lengths: list[int], heads: int, head_dim: int, budget_s: float,
     lines += ["", "Crossover lengths, forward + backward (log-log interpolation between the "
                   "measured lengths; '≤ L' cheaper already at the shortest, '> L' not cheaper "
                   "at the longest):", ""]
+    candidates = [name for name in results if VARIANTS[name].family in LINEAR_MEMORY_FAMILIES]
+    found = {(c.variant, c.reference, c.quantity): c.length
+             for c in crossovers(results, candidates, ("sdpa", "dense"))}
     rows = []
-    for name, variant in VARIANTS.items():
-        if variant.family not in ("sparse", "linear", "exact-tiled") or variant.cuda_only:
-            continue
-        cells = [variant.label]
-        for reference, quantity in (("sdpa", "forward_backward_ms"),
-                                    ("dense", "forward_backward_ms"),
-                                    ("sdpa", "forward_backward_mib"),
-                                    ("dense", "forward_backward_mib")):
-            where, _ = crossover_length(results[name], results[reference], quantity)
+    for name in candidates:
+        cells = [VARIANTS[name].label]
+        for quantity, reference in (("time", "sdpa"), ("time", "dense"), ("memory", "sdpa"),
+                                    ("memory", "dense")):
+            where = found[name, reference, quantity]
             common = sorted(set(results[name]) & set(results[reference]))
             cells.append(f"> {common[-1]}" if where is None
                          else f"≤ {common[0]}" if where == common[0] else f"{where:.0f}")

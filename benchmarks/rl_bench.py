@@ -1,11 +1,12 @@
 """Benchmark: forge's PPO vs Stable-Baselines3's PPO on CartPole-v1, side by side in one run.
 
-Both use RL Zoo's CartPole hyperparameters (n_envs 8, n_steps 32, batch 256, n_epochs 20,
-γ 0.98, GAE λ 0.8, ent_coef 0, learning rate linear from 1e-3, clip range linear from 0.2,
-1e5 timesteps), one torch thread, and stop as soon as the moving average of the last 20
-episodes reaches 475 ("solved"). Reported: environment steps and wall time to solve, and
-environment steps per second. The table and the machine are written into the
-"Reinforcement learning (weeks 4, 6, 7)" section of benchmarks/RESULTS.md.
+Both train what week 7's ``ppo-cartpole`` trains at the cpu profile, RL Zoo's CartPole
+hyperparameters (n_envs 8, n_steps 32, batch 256, n_epochs 20, γ 0.98, GAE λ 0.8, ent_coef 0,
+learning rate linear from 1e-3, clip range linear from 0.2, 1e5 timesteps), with one torch
+thread, and stop as soon as the moving average of the last 20 episodes reaches 475 ("solved").
+Reported: environment steps and wall time to solve, and environment steps per second. The table
+and the machine are written into the "Reinforcement learning (weeks 4, 6, 7)" section of
+benchmarks/RESULTS.md.
 
     python benchmarks/rl_bench.py [--seed 1] [--seeds 10] [--repeats 1] [--no-write]
 
@@ -23,6 +24,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,13 +35,23 @@ HEADING = "## Reinforcement learning (weeks 4, 6, 7)"
 TARGET, WINDOW, BUDGET = 475.0, 20, 100_000
 
 
+def rl_zoo_config(seed: int) -> Any:
+    """The config week 7's ``ppo-cartpole`` trains at the cpu profile (RL Zoo's CartPole
+    settings), stopped at the target: both libraries read their hyperparameters from it."""
+    from algorithms.weeks.week07.single_runs import PPOCartPoleConfig
+
+    config = PPOCartPoleConfig.for_profile("cpu", seed=seed, algo={"stop_return": TARGET})
+    (ppo_config,) = config.algorithm_configs().values()
+    # what the SB3 side below assumes: linear schedules to 0, the budget of the table
+    assert ppo_config.anneal_lr and ppo_config.anneal_clip
+    assert ppo_config.total_timesteps == BUDGET
+    return ppo_config
+
+
 def run_forge(seed: int) -> dict[str, float]:
     from algorithms.policy import ppo
 
-    config = ppo.PPOConfig(env_id="CartPole-v1", total_timesteps=BUDGET, n_envs=8, n_steps=32,
-                           minibatch_size=256, n_epochs=20, gamma=0.98, gae_lambda=0.8,
-                           ent_coef=0.0, learning_rate=1e-3, anneal_lr=True, clip_coef=0.2,
-                           anneal_clip=True, stop_return=TARGET, seed=seed)
+    config = rl_zoo_config(seed)
     start = time.perf_counter()
     result = ppo.train(config)
     wall = time.perf_counter() - start
@@ -70,13 +82,15 @@ def run_sb3(seed: int) -> dict[str, float]:
                         return False
             return True
 
+    c = rl_zoo_config(seed)  # linear schedules: SB3's progress p runs from 1 to 0
     start = time.perf_counter()
-    env = make_vec_env("CartPole-v1", n_envs=8, seed=seed)
-    model = PPO("MlpPolicy", env, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98,
-                n_epochs=20, ent_coef=0.0, learning_rate=lambda p: 1e-3 * p,
-                clip_range=lambda p: 0.2 * p, seed=seed, device="cpu", verbose=0)
+    env = make_vec_env(c.env_id, n_envs=c.n_envs, seed=seed)
+    model = PPO("MlpPolicy", env, n_steps=c.n_steps, batch_size=c.minibatch_size,
+                gae_lambda=c.gae_lambda, gamma=c.gamma, n_epochs=c.n_epochs,
+                ent_coef=c.ent_coef, learning_rate=lambda p: c.learning_rate * p,
+                clip_range=lambda p: c.clip_coef * p, seed=seed, device="cpu", verbose=0)
     callback = StopWhenSolved()
-    model.learn(total_timesteps=BUDGET, callback=callback)
+    model.learn(total_timesteps=c.total_timesteps, callback=callback)
     wall = time.perf_counter() - start
     solved = callback.solved_at
     return {"steps": float(solved if solved is not None else np.nan),

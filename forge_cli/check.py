@@ -20,15 +20,19 @@ from pydantic import BaseModel
 
 from forge_cli.config import Settings
 from forge_cli.curriculum import load_curriculum
-from forge_cli.drafting import posts_dir, split_front_matter
 from forge_cli.facts import build_facts
+from forge_cli.notes import notes_path
+from forge_cli.posts import (EDITIONS, HASH_KEY, LINK, UNKNOWN_MARKER, local_targets,
+                             parse_post_name, post_file_name, posts_dir, read_post_text,
+                             split_front_matter)
 from forge_cli.store import RunRecord, RunStore
 
 NUMBER = re.compile(r"(?<![\w.,^_{])[-−]?(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(%?)(?![\w])")
 SMALL_INTEGERS = set(range(0, 13))
 """Counting words in prose ("two editions", "Figure 3") are not results."""
 CODE = re.compile(r"```.*?```|`[^`\n]*`", re.DOTALL)
-LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+UNFILLED = re.compile(r"\{\{\s*(\w+):([^}\s]+)\s*\}\}")
+"""A placeholder left in a post, of any kind (forge fills the kinds it knows)."""
 HTML_TAG = re.compile(r"<[^>]+>")
 DISPLAY_MATH = re.compile(r"\$\$(.+?)\$\$", re.DOTALL)
 INLINE_MATH = re.compile(r"(?<![\\$])\$(?!\$)([^$\n]+?)(?<!\\)\$")
@@ -41,23 +45,32 @@ class Finding(BaseModel):
     message: str
 
 
+def week_posts(settings: Settings, week: int) -> list[Path]:
+    """The week's post files (``weekNN-postP-EDITION.md``)."""
+    folder = posts_dir(settings.path("blog"))
+    return sorted(path for path in folder.glob(f"week{week:02d}-*.md")
+                  if (parse_post_name(path.name) or (None,))[0] == week)
+
+
 def check_week(settings: Settings, week: int) -> list[Finding]:
-    posts = sorted(posts_dir(settings).glob(f"week{week:02d}-*.md"))
-    records = RunStore(settings.path("runs")).latest(week)
+    posts = week_posts(settings, week)
+    records = RunStore(settings.path("runs")).latest(week).records
     facts = build_facts(week, records)
     allowed = _allowed_numbers(settings, week, records, facts)
     findings: list[Finding] = []
     cited: dict[tuple[int, str], set[str]] = {}
     for path in posts:
-        meta, body = split_front_matter(path.read_text(encoding="utf-8"))
         add = lambda kind, message: findings.append(Finding(post=path.name, kind=kind, message=message))  # noqa: E731
+        meta, body = split_front_matter(read_post_text(path))  # BadInput: not UTF-8
         problem = _front_matter_problem(meta)
         if problem:
             add("front matter", problem)
             continue
         provenance = meta["forge"]
-        for marker in re.findall(r"\*\*\[unknown (\w+): ([^\]]+)\]\*\*|\{\{\s*(\w+):([^}\s]+)\s*\}\}", body):
-            kind, key = (marker[0], marker[1]) if marker[0] else (marker[2], marker[3])
+        if provenance.get("profile") == "smoke":
+            add("smoke profile", "its facts come from smoke runs (seconds long, not meaningful): "
+                "run the week with --profile cpu or gpu, then re-draft")
+        for kind, key in UNKNOWN_MARKER.findall(body) + UNFILLED.findall(body):
             add("unknown key", f"{kind} '{key}' is not in the week's results")
         drafted = provenance.get("facts") or {}
         current = facts.fingerprint(list(drafted))
@@ -71,17 +84,15 @@ def check_week(settings: Settings, week: int) -> list[Finding]:
         for text, value in _numbers(prose):
             if not _is_allowed(value, text, allowed):
                 add("unsourced number", f"'{text}' matches no fact, run result or note")
-        for target in LINK.findall(CODE.sub("", body)):
-            if re.match(r"^[a-z][a-z0-9+.-]*:|^#", target):
-                continue
-            if not (path.parent / target.split("#")[0]).exists():
+        for target in local_targets(CODE.sub("", body)):
+            if not (path.parent / target).exists():
                 add("broken link", f"'{target}' does not exist")
         for error in _math_errors(settings, body):
             add("math", error)
     for (post, edition), keys in cited.items():
         if edition == "manager" and (post, "scientist") in cited:
             for key in sorted(keys - cited[(post, "scientist")]):
-                findings.append(Finding(post=f"week{week:02d}-post{post}-manager.md", kind="editions",
+                findings.append(Finding(post=post_file_name(week, post, "manager"), kind="editions",
                                         message=f"fact '{key}' is cited by the manager edition only"))
     return findings
 
@@ -93,8 +104,19 @@ def _front_matter_problem(meta: dict[str, Any] | None) -> str | None:
                       ("forge", dict)):
         if not isinstance(meta.get(key), kind):
             return f"'{key}' is missing or not a {kind.__name__}"
-    missing = [k for k in ("week", "post", "edition", "text_sha256") if k not in meta["forge"]]
-    return f"provenance lacks {', '.join(missing)}" if missing else None
+    forge = meta["forge"]
+    missing = [k for k in ("week", "post", "edition", HASH_KEY) if k not in forge]
+    if missing:
+        return f"provenance lacks {', '.join(missing)}"
+    if not all(type(forge[key]) is int for key in ("week", "post")):  # not a bool, nor a text
+        return "provenance 'week' and 'post' must be numbers"
+    if forge["edition"] not in EDITIONS:
+        return f"provenance 'edition' must be one of {', '.join(EDITIONS)}"
+    facts = forge.get("facts")
+    if facts is not None and not (isinstance(facts, dict) and all(
+            isinstance(key, str) and isinstance(value, str) for key, value in facts.items())):
+        return "provenance 'facts' must map fact keys to run hashes"
+    return None
 
 
 def _prose(body: str) -> str:
@@ -149,9 +171,9 @@ def _allowed_numbers(settings: Settings, week: int, records: list[RunRecord], fa
         collect([figure.caption for figure in record.figures])
     for fact in facts.facts.values():
         values.update((abs(fact.value), abs(fact.spread)))
-    notes = settings.path("notes") / f"week{week:02d}.md"
+    notes = notes_path(settings, week)
     if notes.is_file():
-        collect(notes.read_text(encoding="utf-8"))
+        collect(notes.read_text(encoding="utf-8", errors="replace"))  # drafting rejects bad bytes
     collect(load_curriculum().week(week).model_dump_json())
     return {v for v in values if v == v}  # drop NaN
 

@@ -53,13 +53,15 @@ class UnknownWeekError(ValueError):
     """A week reference that is not one of week1 … week16. The message is a single line."""
 
 
-_WEEK_REF = re.compile(r"(?:week)?([0-9]+)", re.IGNORECASE)
+# At most two significant digits: int() of a 5000-digit reference would raise ValueError.
+_WEEK_REF = re.compile(r"(?:week)?0*([0-9]{1,2})", re.IGNORECASE)
 
 
 def _unknown(ref: object) -> UnknownWeekError:
     # repr() keeps the message on one line even for input containing newlines.
+    shown = repr(ref) if not isinstance(ref, str) or len(ref) <= 30 else repr(ref[:27] + "...")
     return UnknownWeekError(
-        f"unknown week {ref!r}: expected week{FIRST_WEEK} … week{LAST_WEEK} (e.g. 'week3')"
+        f"unknown week {shown}: expected week{FIRST_WEEK} … week{LAST_WEEK} (e.g. 'week3')"
     )
 
 

@@ -2,21 +2,20 @@
 
 The pieces, in data-flow order:
 
-- :func:`build_context` gathers a :class:`DraftContext` for one post: the curriculum's post spec,
-  the week's notes, the facts table, tables and figures from the run store, and earlier posts.
+- :func:`~forge_cli.draft_context.build_context` gathers a ``DraftContext`` for one post: the
+  curriculum's post spec, the week's notes, the facts table, tables and figures from the run
+  store, and earlier posts.
 - :func:`prompt_for` renders ``templates/system.md.j2`` + ``context.md.j2`` (shared by every
   draft of the week, so it is cached by the API) + ``<edition>.md.j2``.
 - The backend writes prose that cites results only through placeholders; :func:`fill`
   replaces them with the stored values, tables and figures.
 - :func:`write_post` writes the post into the site with provenance in its front matter, and never
-  overwrites a post a human has edited since forge drafted it.
+  overwrites a post a human has edited or approved since forge drafted it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
-import shutil
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -24,63 +23,16 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from forge_cli.config import Settings
-from forge_cli.curriculum import Post, Week, load_curriculum
+from forge_cli.curriculum import Week
+from forge_cli.draft_context import DraftContext, TableRef, build_context, context_variables
 from forge_cli.errors import BadInput, ForgeError
-from forge_cli.facts import PLACEHOLDER, FactsTable, build_facts
-from forge_cli.runner import environment
-from forge_cli.store import RunStore, safe_key, write_text_atomic
+from forge_cli.facts import PLACEHOLDER
+from forge_cli.posts import (BACKUPS_DIR, EDITIONS, HASH_KEY, REVISIONS_DIR, Edition, human_edited,
+                             is_draft, posts_dir, read_post_text, render_post, split_front_matter,
+                             unknown_marker, write_new)
+from forge_cli.provenance import git_dirty, git_sha
+from forge_cli.store import write_text_atomic
 from forge_cli.templating import render, templates_hash
-
-Edition = Literal["scientist", "manager"]
-EDITIONS: tuple[Edition, ...] = ("scientist", "manager")
-POSTS_DIR = Path("docs/posts")
-REVISIONS_DIR = Path("revisions")
-BACKUPS_DIR = Path("backups")
-
-
-class FigureRef(BaseModel):
-    key: str
-    """``<experiment>/<figure key>``: what a ``{{ figure:... }}`` placeholder names."""
-    caption: str
-    source: Path
-    run_id: str
-    site_file: str
-    """Where the figure lives in the site, relative to the posts folder."""
-
-
-class TableRef(BaseModel):
-    key: str
-    columns: list[str]
-    rows: list[list[Any]]
-    run_id: str
-
-
-class PostRef(BaseModel):
-    week: int
-    post: int
-    title: str
-    file: str
-    """File name in the posts folder (posts link to each other relatively)."""
-
-
-class DraftContext(BaseModel):
-    """Everything a draft is written from; tests inspect it directly."""
-
-    week: Week
-    post: Post
-    edition: Edition
-    notes: str
-    notes_sections: dict[str, str]
-    facts: FactsTable
-    tables: list[TableRef]
-    figures: list[FigureRef]
-    earlier_posts: list[PostRef]
-    companion: PostRef
-    run_ids: list[str]
-
-    @property
-    def file_name(self) -> str:
-        return post_file_name(self.week.number, self.post.number, self.edition)
 
 
 class Prompt(BaseModel):
@@ -91,75 +43,12 @@ class Prompt(BaseModel):
 
 class DraftResult(BaseModel):
     path: Path
-    action: Literal["created", "updated", "unchanged", "revision", "forced"]
+    """The post, or the new file in ``blog/revisions/`` when the post was left alone."""
+    action: Literal["created", "updated", "unchanged", "revision", "approved", "forced"]
+    """``revision``: a human edited the post; ``approved``: the post is approved. Either way the
+    post is untouched and the new draft is in ``path``."""
     backup: Path | None = None
     unknown_placeholders: list[str] = []
-
-
-def post_file_name(week: int, post: int, edition: str) -> str:
-    return f"week{week:02d}-post{post}-{edition}.md"
-
-
-def posts_dir(settings: Settings) -> Path:
-    return settings.path("blog") / POSTS_DIR
-
-
-def parse_sections(markdown: str) -> dict[str, str]:
-    """``## Heading`` → section text (front matter, title and HTML comments dropped)."""
-    body = re.sub(r"<!--.*?-->", "", split_front_matter(markdown)[1], flags=re.DOTALL)
-    sections: dict[str, str] = {}
-    current = None
-    for line in body.splitlines():
-        if line.startswith("## "):
-            current = line[3:].strip().lower()
-            sections[current] = ""
-        elif current is not None:
-            sections[current] += line + "\n"
-    return {name: text.strip() for name, text in sections.items()}
-
-
-def build_context(settings: Settings, week_number: int, post_number: int,
-                  edition: Edition) -> DraftContext:
-    week = load_curriculum().week(week_number)
-    try:
-        post = week.post(post_number)
-    except KeyError:
-        raise BadInput(f"week {week.number} has no post {post_number} "
-                       f"(it has {len(week.posts)})") from None
-    notes_file = settings.path("notes") / f"{week.slug}.md"
-    if not notes_file.is_file():
-        raise ForgeError(f"no notes for week {week.number}: write {notes_file} first "
-                         f"(`forge notes {week.slug}` starts it)")
-    records = RunStore(settings.path("runs")).latest(week.number)
-    if not records:
-        raise ForgeError(f"no runs for week {week.number}: run `forge run {week.slug}` first")
-    # Tables and figures come from one run per experiment (the lowest seed); facts from all seeds.
-    representative = {}
-    for record in records:
-        representative.setdefault(record.experiment, record)
-    tables = [TableRef(key=f"{record.experiment}/{entry.key}", run_id=record.id,
-                       **{k: v for k, v in record.table(entry.key).items() if k in ("columns", "rows")})
-              for record in representative.values() for entry in record.tables]
-    figures = [FigureRef(key=f"{record.experiment}/{entry.key}", caption=entry.caption,
-                         source=record.path / entry.file, run_id=record.id,
-                         site_file=f"figures/{week.slug}/{safe_key(record.experiment + '/' + entry.key)}.png")
-               for record in representative.values() for entry in record.figures]
-    notes = notes_file.read_text(encoding="utf-8")
-    existing = {path.name for path in posts_dir(settings).glob("*.md")}
-    earlier = []
-    for number in post.connects_to:
-        for other in load_curriculum().week(number).posts:
-            name = post_file_name(number, other.number, edition)
-            if name in existing and (number, other.number) != (week.number, post.number):
-                earlier.append(PostRef(week=number, post=other.number, title=other.title, file=name))
-    companion_edition = "manager" if edition == "scientist" else "scientist"
-    return DraftContext(
-        week=week, post=post, edition=edition, notes=notes, notes_sections=parse_sections(notes),
-        facts=build_facts(week.number, records), tables=tables, figures=figures,
-        earlier_posts=earlier,
-        companion=PostRef(week=week.number, post=post.number, title=post.title,
-                          file=post_file_name(week.number, post.number, companion_edition)),
-        run_ids=sorted(record.id for record in records))
 
 
 def prompt_for(settings: Settings, context: DraftContext) -> Prompt:
@@ -173,39 +62,6 @@ def prompt_for(settings: Settings, context: DraftContext) -> Prompt:
 def offline_draft(settings: Settings, context: DraftContext) -> str:
     """A complete post assembled deterministically from the notes and results, no model."""
     return render(settings, f"offline/{context.edition}.md.j2", **context_variables(context))
-
-
-def context_variables(context: DraftContext) -> dict[str, Any]:
-    headline = headlines(context)
-    return {"week": context.week, "post": context.post, "edition": context.edition,
-            "notes": context.notes, "sections": context.notes_sections,
-            "facts": list(context.facts.facts.values()), "tables": context.tables,
-            "figures": context.figures, "earlier_posts": context.earlier_posts,
-            "companion": context.companion,
-            "headline_facts": list(headline["facts"]), "headline_figures": headline["figures"],
-            "headline_tables": headline["tables"],
-            "fact_label": lambda key: headline["facts"].get(key) or key,
-            "fact_ref": lambda key: f"{{{{ fact:{key} }}}}",
-            "table_ref": lambda key: f"{{{{ table:{key} }}}}",
-            "figure_ref": lambda key: f"{{{{ figure:{key} }}}}"}
-
-
-def headlines(context: DraftContext) -> dict[str, Any]:
-    """What the posts lead with: the author's picks in the notes' front matter, else defaults
-    (every figure, the tables of at most 20 rows, and the facts when there are few). Picks that
-    the current runs lack (a smaller profile, a renamed metric) are left out."""
-    meta = split_front_matter(context.notes)[0] or {}
-    facts: dict[str, str] = {}
-    for item in meta.get("headline_facts") or (
-            list(context.facts.facts) if len(context.facts.facts) <= 12 else []):
-        facts.update(item if isinstance(item, dict) else {item: ""})
-    figures = {figure.key for figure in context.figures}
-    tables = {table.key for table in context.tables}
-    return {"facts": {key: label for key, label in facts.items() if key in context.facts.facts},
-            "figures": [key for key in meta.get("headline_figures") or sorted(figures)
-                        if key in figures],
-            "tables": [key for key in meta.get("headline_tables") or
-                       [t.key for t in context.tables if len(t.rows) <= 20] if key in tables]}
 
 
 def fill(text: str, context: DraftContext) -> tuple[str, list[str], list[str]]:
@@ -230,7 +86,7 @@ def fill(text: str, context: DraftContext) -> tuple[str, list[str], list[str]]:
             figure = figures[key]
             return f"![{figure.caption}]({figure.site_file})"  # the site captions it
         unknown.append(f"{kind}:{key}")
-        return f"**[unknown {kind}: {key}]**"
+        return unknown_marker(kind, key)
 
     return PLACEHOLDER.sub(replace, text), list(dict.fromkeys(used)), unknown
 
@@ -251,37 +107,9 @@ def markdown_table(table: TableRef) -> str:
 
 # ---- posts on disk -------------------------------------------------------------------------
 
-def split_front_matter(text: str) -> tuple[dict[str, Any] | None, str]:
-    """(front matter or None, body). The body is exactly what follows the closing ``---``."""
-    import yaml
-
-    if not text.startswith("---\n"):
-        return None, text
-    end = text.find("\n---\n", 4)
-    if end < 0:
-        return None, text
-    try:
-        meta = yaml.safe_load(text[4:end])
-    except yaml.YAMLError:
-        return None, text[end + 5:]
-    return (meta if isinstance(meta, dict) else None), text[end + 5:]
-
-
-def text_hash(body: str) -> str:
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
-
-
-def human_edited(path: Path) -> bool:
-    """True when the body on disk differs from what forge last drafted there."""
-    meta, body = split_front_matter(path.read_text(encoding="utf-8"))
-    recorded = ((meta or {}).get("forge") or {}).get("text_sha256")
-    return recorded != text_hash(body)
-
-
-def compose_post(context: DraftContext, body: str, provenance: dict[str, Any]) -> str:
-    import yaml
-
-    meta = {
+def post_meta(context: DraftContext, provenance: dict[str, Any]) -> dict[str, Any]:
+    """The front matter forge writes for a post (the content hash is added on rendering)."""
+    return {
         "title": context.post.title,
         "date": date.today(),
         "categories": [f"Week {context.week.number}", context.edition.capitalize(),
@@ -290,56 +118,80 @@ def compose_post(context: DraftContext, body: str, provenance: dict[str, Any]) -
         "slug": context.file_name.removesuffix(".md"),
         "draft": True,
         "forge": {"week": context.week.number, "post": context.post.number,
-                  "edition": context.edition, "companion": context.companion.file,
-                  **provenance, "text_sha256": text_hash(body)},
+                  "edition": context.edition, "companion": context.companion.file, **provenance},
     }
-    front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=100)
-    return f"---\n{front}---\n{body}"
+
+
+# What differs between two drafts of the same text without making them different drafts.
+_VOLATILE = {"date", "draft", "drafted_at", "git_sha", "git_dirty", HASH_KEY}
+
+
+def _same_draft(old_meta: dict[str, Any], old_body: str, meta: dict[str, Any], body: str) -> bool:
+    def stable(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        forge = values.get("forge") if isinstance(values.get("forge"), dict) else {}
+        return ({key: value for key, value in values.items() if key not in {*_VOLATILE, "forge"}},
+                {key: value for key, value in forge.items() if key not in _VOLATILE})
+
+    return old_body == body and stable(old_meta) == stable(meta)
 
 
 def write_post(settings: Settings, context: DraftContext, body: str, provenance: dict[str, Any],
                force: bool = False) -> DraftResult:
-    """Write a drafted post, never losing a human edit.
+    """Write a drafted post, never losing a human's edit or approval.
 
-    - new post, or the post on disk is exactly what forge drafted: (over)write it;
-    - a human edited it: write the new draft to ``blog/revisions/`` and leave the post alone,
-      unless ``force``, which first copies the edited post to ``blog/backups/``.
+    - a new post, or the post on disk is exactly what forge drafted: (over)write it;
+    - the post is approved: leave it alone (even with ``force``) and write the new draft to
+      ``blog/revisions/``;
+    - a human edited it (any character forge wrote, front matter included): write the new draft
+      to ``blog/revisions/`` and leave the post alone, unless ``force``, which first saves the
+      edited post to ``blog/backups/``.
+
+    Revision and backup files are created exclusively: they never overwrite one another.
     """
-    target = posts_dir(settings) / context.file_name
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    text = compose_post(context, body, provenance)
-    _copy_figures(settings, context)
+    blog = settings.path("blog")
+    target = posts_dir(blog) / context.file_name
+    meta = post_meta(context, provenance)
+    text = render_post(meta, body)
+    _copy_figures(blog, context)
     if not target.exists():
         write_text_atomic(target, text)
         return DraftResult(path=target, action="created")
-    if not human_edited(target):
-        if split_front_matter(target.read_text(encoding="utf-8"))[1] == body:
-            return DraftResult(path=target, action="unchanged")
+    old_text = read_post_text(target)
+    old_meta, old_body = split_front_matter(old_text)
+    edited = human_edited(old_text)
+    if not edited and _same_draft(old_meta, old_body, meta, body):
+        return DraftResult(path=target, action="unchanged")
+    if old_meta is not None and not is_draft(old_meta):
+        revision = write_new(blog / REVISIONS_DIR, target.name, text.encode("utf-8"))
+        return DraftResult(path=revision, action="approved")
+    if not edited:
         write_text_atomic(target, text)
         return DraftResult(path=target, action="updated")
     if not force:
-        revision = settings.path("blog") / REVISIONS_DIR / f"{target.stem}.{stamp}.md"
-        write_text_atomic(revision, text)
+        revision = write_new(blog / REVISIONS_DIR, target.name, text.encode("utf-8"))
         return DraftResult(path=revision, action="revision")
-    backup = settings.path("blog") / BACKUPS_DIR / f"{target.stem}.{stamp}.md"
-    backup.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(target, backup)
+    backup = write_new(blog / BACKUPS_DIR, target.name, old_text.encode("utf-8"))
     write_text_atomic(target, text)
     return DraftResult(path=target, action="forced", backup=backup)
 
 
-def _copy_figures(settings: Settings, context: DraftContext) -> None:
+def _copy_figures(blog: Path, context: DraftContext) -> None:
+    """Figures are named by their content, so one already in place is the same image."""
     for figure in context.figures:
-        target = posts_dir(settings) / figure.site_file
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.exists() or target.read_bytes() != figure.source.read_bytes():
-            shutil.copyfile(figure.source, target)
+        target = posts_dir(blog) / figure.site_file
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(f".{target.name}.tmp")
+            partial.write_bytes(figure.source.read_bytes())
+            partial.replace(target)
 
 
-def provenance(settings: Settings, context: DraftContext, provider: str, model: str | None,
-               usage: dict[str, Any], facts_used: list[str]) -> dict[str, Any]:
+def draft_provenance(settings: Settings, context: DraftContext, provider: str,
+                     model: str | None, usage: dict[str, Any],
+                     facts_used: list[str]) -> dict[str, Any]:
     return {"provider": provider, "model": model, "usage": usage,
-            "run_ids": context.run_ids, "git_sha": environment(settings.root)["git_sha"],
+            "run_ids": context.run_ids, "profile": context.profile,
+            "git_sha": git_sha(settings.root), "git_dirty": git_dirty(settings.root),
             "template_hash": templates_hash(settings),
             "facts": context.facts.fingerprint(facts_used),
             "drafted_at": datetime.now(UTC).isoformat(timespec="seconds")}
@@ -382,17 +234,25 @@ def _post_number(week: Week, post: str) -> int:
 
 def draft_week(settings: Settings, week_number: int, jobs: list[DraftJob],
                provider: str | None = None, model: str | None = None, force: bool = False,
-               on_text=None, on_retry=None, on_done=None, on_estimate=None) -> list[DraftOutcome]:
+               on_text=None, on_retry=None, on_estimate=None,
+               profile: str | None = None) -> list[DraftOutcome]:
     """Draft ``jobs`` of a week. Contexts are built (and bad input reported) before any call.
 
-    With an LLM the first draft runs alone so the week's shared context is written to the
-    prompt cache; the others then run concurrently and read it. A failed call leaves the post on
-    disk untouched and is reported in its outcome; the other drafts still finish.
+    ``on_text(job, delta)``, ``on_retry(job, attempt, reason, wait_s)`` and
+    ``on_estimate(job, input_tokens, max_cost_usd)`` report each LLM call as it goes. With an
+    LLM the first draft runs alone so the week's shared context is written to the prompt cache;
+    the others then run concurrently and read it. A failed call leaves the post on disk
+    untouched and is reported in its outcome; the other drafts still finish.
     """
-    from forge_cli.llm import LLMRequest, make_backend
+    from forge_cli.llm import LLMRequest
+    from forge_cli.llm_backends import make_backend
 
-    backend = make_backend(settings, provider=provider, model=model)
-    contexts = [build_context(settings, week_number, job.post, job.edition) for job in jobs]
+    backend = make_backend(settings, provider=provider)
+    contexts = [build_context(settings, week_number, job.post, job.edition, profile)
+                for job in jobs]
+    for context in contexts:  # a post forge cannot read fails here, before anything is written
+        if (post := posts_dir(settings.path("blog")) / context.file_name).exists():
+            read_post_text(post)
 
     def run(job: DraftJob, context: DraftContext) -> DraftOutcome:
         if backend is None:
@@ -404,27 +264,20 @@ def draft_week(settings: Settings, week_number: int, jobs: list[DraftJob],
                                  max_tokens=settings.llm.max_tokens,
                                  temperature=settings.llm.temperature)
             try:
-                if on_estimate:
-                    on_estimate(job, *backend.estimate(request))
                 response = backend.generate(
                     request, on_text=(lambda delta: on_text(job, delta)) if on_text else None,
-                    on_retry=(lambda *args: on_retry(job, *args)) if on_retry else None)
+                    on_retry=(lambda *args: on_retry(job, *args)) if on_retry else None,
+                    on_estimate=(lambda *args: on_estimate(job, *args)) if on_estimate else None)
             except ForgeError as error:
-                outcome = DraftOutcome(job=job, error=str(error), provider=backend.name,
-                                       model=request.model)
-                if on_done:
-                    on_done(outcome)
-                return outcome
+                return DraftOutcome(job=job, error=str(error), provider=backend.name,
+                                    model=request.model)
             raw, used_provider, used_model = response.text, response.provider, response.model
             usage = response.usage.model_dump()
-        body, used, _unknown = fill(raw, context)
-        meta = provenance(settings, context, used_provider, used_model, usage, used)
+        body, used, unknown = fill(raw, context)
+        meta = draft_provenance(settings, context, used_provider, used_model, usage, used)
         result = write_post(settings, context, body.rstrip() + "\n", meta, force=force)
-        outcome = DraftOutcome(job=job, result=result.model_copy(update={"unknown_placeholders": _unknown}),
-                               provider=used_provider, model=used_model, usage=usage)
-        if on_done:
-            on_done(outcome)
-        return outcome
+        return DraftOutcome(job=job, result=result.model_copy(update={"unknown_placeholders": unknown}),
+                            provider=used_provider, model=used_model, usage=usage)
 
     pairs = list(zip(jobs, contexts))
     if backend is None or len(pairs) <= 1:

@@ -16,6 +16,7 @@ from typing import Any
 from forge_cli.config import Settings
 from forge_cli.errors import ForgeError
 from forge_cli.store import RunRecord, RunStore
+from forge_cli.tracking import AXES, FIGURES, TABLES
 
 
 def wandb_credentials_present(settings: Settings) -> bool:
@@ -66,9 +67,9 @@ def _import(run: Any, week: int, store: RunStore) -> RunRecord:
     summary = {k: v for k, v in raw_summary.items()
                if not k.startswith("_") and isinstance(v, (int, float, str, bool))}
     rows = list(run.scan_history())
-    history = [{k: v for k, v in row.items() if not k.startswith("_") and not isinstance(v, dict)}
-               | {"step": row.get("_step")} for row in rows]
-    media = {key: value for row in rows for key, value in row.items()
+    history = [row for row in (_history_row(row) for row in rows) if len(row) > 2]
+    media = {key.removeprefix(TABLES).removeprefix(FIGURES): value
+             for row in rows for key, value in row.items()
              if isinstance(value, dict) and value.get("_type") in ("image-file", "table-file")}
     tables: dict[str, dict[str, Any]] = {}
     figures: dict[str, tuple[Path, str]] = {}
@@ -88,3 +89,14 @@ def _import(run: Any, week: int, store: RunStore) -> RunRecord:
             config={k: v for k, v in config.items() if k not in ("week", "experiment")},
             summary=summary, wandb={"id": run.id, "mode": "online", "url": run.url})
         return store.import_run(record, history, tables, figures)
+
+
+def _history_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A W&B history row as the tracker stored it locally: the values, and the step and name of
+    their x-axis (one tracker call logs its metrics against one axis: ``axes/<x>/<key>``)."""
+    values = {k: v for k, v in row.items()
+              if not k.startswith(("_", AXES)) and not isinstance(v, dict)}
+    axis = next((k for k in row if k.startswith(AXES) and row[k] is not None), None)
+    if axis is None:
+        return {"step": None, "x": None, **values}
+    return {"step": row[axis], "x": axis[len(AXES):].split("/", 1)[0], **values}

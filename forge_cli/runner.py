@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import platform
-import subprocess
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,13 +14,19 @@ from pydantic import ValidationError
 from forge_cli.config import Settings
 from forge_cli.errors import BadInput, ForgeError
 from algorithms.experiment import PROFILES, Experiment, experiments_for
+from forge_cli.provenance import environment
 from forge_cli.store import RunRecord, RunStore, new_run_id, now_iso
 from forge_cli.tracking import RunTracker, start_wandb_run
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-TRACKED_PACKAGES = ("forge", "numpy", "torch", "gymnasium", "wandb", "matplotlib")
+
+MAX_SEED = 2**31 - 1
+"""numpy's legacy seeding refuses 2**32 and above; experiments add small offsets to the seed
+(``seed + env index``, ``seed + k`` in seed studies), so user seeds stop well below it."""
+MAX_SEEDS = 1000
+"""More seeds than this in one ``forge run`` is a typo (``0-1000000000``), not a study."""
 
 
 @dataclass
@@ -32,36 +35,57 @@ class RunPlan:
     profile: str = "cpu"
     seeds: list[int] = field(default_factory=lambda: [0])
     only: list[str] | None = None
+    """None: every experiment of the week; a list (``--only``) must name at least one."""
 
-    def jobs(self) -> list[tuple[Experiment, int]]:
-        """(experiment, seed) pairs to run; deterministic experiments run once."""
+    def experiments(self) -> list[Experiment]:
+        """The experiments to run, checked against the week's registry."""
         if self.profile not in PROFILES:
             raise BadInput(f"unknown profile {self.profile!r}: expected one of "
                            f"{', '.join(PROFILES)}")
         registered = experiments_for(self.week)
         if not registered:
             raise ForgeError(f"week {self.week} has no experiments implemented yet")
-        names = self.only or list(registered)
+        if self.only is not None and not self.only:
+            raise BadInput(f"--only needs an experiment name: choose from {', '.join(registered)}")
+        names = list(registered) if self.only is None else list(dict.fromkeys(self.only))
         unknown = [name for name in names if name not in registered]
         if unknown:
             raise BadInput(f"week {self.week} has no experiment {unknown[0]!r}: "
                            f"choose from {', '.join(registered)}")
-        return [(registered[name], seed) for name in names
-                for seed in (self.seeds if registered[name].seeded else [0])]
+        return [registered[name] for name in names]
+
+    def jobs(self) -> list[tuple[Experiment, int]]:
+        """(experiment, seed) pairs to run; deterministic experiments run once, with seed 0."""
+        return [(experiment, seed) for experiment in self.experiments()
+                for seed in (self.seeds if experiment.seeded else [0])]
+
+    def notices(self) -> list[str]:
+        """One line per deterministic experiment that will not run the seeds asked for."""
+        if self.seeds == [0]:
+            return []
+        return [f"{experiment.name} is deterministic: it runs once (seed 0), whatever --seeds says"
+                for experiment in self.experiments() if not experiment.seeded]
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``"0,1,2"`` or a range ``"0-4"``."""
+    """``"0,1,2"`` or a range ``"0-4"``: distinct seeds in 0 … MAX_SEED, at most MAX_SEEDS."""
+    usage = f"bad --seeds {text!r}: expected a list like 0,1,2 or a range like 0-4"
     try:
-        if "-" in text.strip("-") and "," not in text:
+        if "-" in text.strip().strip("-") and "," not in text:
             low, high = (int(part) for part in text.split("-"))
+            if high - low + 1 > MAX_SEEDS:
+                raise BadInput(f"bad --seeds {text!r}: at most {MAX_SEEDS} seeds per run")
             seeds = list(range(low, high + 1))
         else:
-            seeds = [int(part) for part in text.split(",") if part.strip()]
+            seeds = list(dict.fromkeys(int(part) for part in text.split(",") if part.strip()))
     except ValueError:
-        raise BadInput(f"bad --seeds {text!r}: expected a list like 0,1,2 or a range like 0-4") from None
-    if not seeds or any(seed < 0 for seed in seeds):
-        raise BadInput(f"bad --seeds {text!r}: expected non-negative integers like 0,1,2")
+        raise BadInput(usage) from None
+    if not seeds:
+        raise BadInput(usage)
+    if any(not 0 <= seed <= MAX_SEED for seed in seeds):
+        raise BadInput(f"bad --seeds {text!r}: seeds are integers from 0 to {MAX_SEED}")
+    if len(seeds) > MAX_SEEDS:
+        raise BadInput(f"bad --seeds {text!r}: at most {MAX_SEEDS} seeds per run")
     return seeds
 
 
@@ -118,28 +142,6 @@ def run_plan(plan: RunPlan, settings: Settings, progress: Progress | None = None
         if progress is not None:
             progress.advance(overall)
     return records
-
-
-def environment(root: Path) -> dict[str, object]:
-    """What a reader needs to reproduce a run: code version, library versions, machine."""
-    versions = {}
-    for package in TRACKED_PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
-    return {"git_sha": _git(root, "rev-parse", "HEAD"),
-            "git_dirty": bool(_git(root, "status", "--porcelain", "--untracked-files=no")),
-            "python": platform.python_version(), "platform": platform.platform(),
-            "machine": platform.machine(), "packages": versions}
-
-
-def _git(root: Path, *args: str) -> str | None:
-    try:
-        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
 
 
 def _wandb_info(wandb_run, settings: Settings) -> dict[str, object]:

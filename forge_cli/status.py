@@ -5,13 +5,12 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from algorithms.experiment import experiments_for
 from forge_cli.config import CONFIG_FILE, Settings
 from forge_cli.curriculum import load_curriculum
-from algorithms.experiment import experiments_for
 from forge_cli.store import RunStore
-
 
 
 @dataclass
@@ -20,27 +19,52 @@ class WeekStatus:
     phase: int
     title: str
     posts: int
-    planned: int
-    implemented: int
+    plan: list[str]
+    """The study plan's named experiments for the week, in order (numbered from 1)."""
+    covered_by: dict[int, list[str]]
+    """Plan position -> the registered experiments that declare they cover it."""
+    unplanned: list[str]
+    """Registered experiments that cover none of the plan's (extra studies)."""
     runs: int
     drafts: int
     approved: int
 
+    @property
+    def covered(self) -> list[int]:
+        return sorted(self.covered_by)
 
-def week_statuses(settings: Settings) -> list[WeekStatus]:
-    from forge_cli.site import list_posts
+    @property
+    def missing(self) -> list[int]:
+        return [n for n in range(1, len(self.plan) + 1) if n not in self.covered_by]
+
+
+def week_statuses(settings: Settings, only: int | None = None,
+                  problems: list[str] | None = None) -> list[WeekStatus]:
+    """Every week of the curriculum (or only week ``only``): plan coverage, runs and posts. A
+    post that cannot be read is not counted; its one-line problem goes to ``problems``."""
+    from forge_cli.posts import list_posts
 
     store = RunStore(settings.path("runs"))
     posts_by_week: dict[int, list] = {}
-    for info in list_posts(settings.path("blog")):
+    for info in list_posts(settings.path("blog"), problems):
         posts_by_week.setdefault(info.week, []).append(info)
     statuses = []
     for week in load_curriculum().weeks:
+        if only is not None and week.number != only:
+            continue
+        covered_by: dict[int, list[str]] = {}
+        unplanned = []
+        for name, experiment in experiments_for(week.number).items():
+            positions = [n for n in experiment.covers if 1 <= n <= len(week.experiments)]
+            for n in positions:
+                covered_by.setdefault(n, []).append(name)
+            if not positions:
+                unplanned.append(name)
         posts = posts_by_week.get(week.number, [])
         drafts = sum(post.draft for post in posts)
         statuses.append(WeekStatus(
             week=week.number, phase=week.phase, title=week.title, posts=len(week.posts),
-            planned=len(week.experiments), implemented=len(experiments_for(week.number)),
+            plan=list(week.experiments), covered_by=covered_by, unplanned=unplanned,
             runs=len(store.runs(week.number)), drafts=drafts, approved=len(posts) - drafts))
     return statuses
 
@@ -50,6 +74,8 @@ class Check:
     name: str
     state: str  # ok | missing | error
     detail: str
+    items: list[str] = field(default_factory=list)
+    """Paths and the like, printed whole beneath the table (a table cell would cut them)."""
 
 
 def doctor_checks(settings: Settings) -> list[Check]:
@@ -83,4 +109,24 @@ def doctor_checks(settings: Settings) -> list[Check]:
         writable = os.access(path if path.exists() else path.parent, os.W_OK)
         checks.append(Check(f"path {name}", "ok" if writable else "error",
                             f"{path}" + ("" if path.exists() else " (created on first use)")))
+    checks.append(run_store_check(RunStore(settings.path("runs"))))
     return checks
+
+
+def run_store_check(store: RunStore) -> Check:
+    """Corrupt finished runs and stale incomplete ones (what `forge runs clean` fixes)."""
+    from forge_cli.store_health import corrupt_runs, incomplete_runs
+
+    corrupt = corrupt_runs(store)
+    incomplete = incomplete_runs(store)
+    stale = [run for run in incomplete if run.stale]
+    items = ([f"corrupt {run.file}: {run.reason}" for run in corrupt]
+             + [f"stale: {run.path} ({run.why})" for run in stale]
+             + [f"in progress: {run.path} ({run.why})" for run in incomplete if not run.stale])
+    if not corrupt and not stale:
+        return Check("run store", "ok", "no corrupt or stale runs"
+                     + (f" · {len(incomplete)} in progress" if incomplete else ""), items)
+    counts = ", ".join(part for part in (f"{len(corrupt)} corrupt" if corrupt else "",
+                                         f"{len(stale)} stale incomplete" if stale else "") if part)
+    return Check("run store", "error", f"{counts} (listed below): `forge runs clean` "
+                 "fixes them", items)

@@ -4,32 +4,54 @@ Layout::
 
     runs/week01/<experiment>/<run-id>/
         run.json           the record: config, summary, environment, W&B ids, figure and table index
-        history.jsonl      one line per tracker.log call: {"step": …, "<metric>": …}
+        history.jsonl      one line per tracker.log call: {"step": …, "x": "<axis>", "<metric>": …}
         tables/<key>.json  {"columns": […], "rows": […]}
         figures/<key>.png
-    runs/.incomplete/<run-id>/   runs being written (or killed mid-way): never read as results
+    runs/.incomplete/<run-id>/   runs being written (or killed mid-way): never read as results;
+                                 writer.json names the process writing it (pid, host)
     runs/.failed/<run-id>/       runs that raised or were interrupted, with error.txt
 
 A run is written inside ``.incomplete`` and renamed into place in one ``os.rename`` once
 ``run.json`` is complete, so a reader sees either a finished run or nothing. Finished runs are
-never modified.
+never modified. A finished run whose ``run.json`` cannot be read (a disk error, a stray edit) is
+skipped with a logged warning naming the file, never fatal: one bad file must not hide a week.
+Readers see one profile at a time (:meth:`RunStore.latest`): smoke numbers never mix with cpu.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import shutil
-import tempfile
+import socket
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from algorithms.experiment import PROFILES, experiments_for
+from forge_cli.errors import BadInput
 
 INCOMPLETE = ".incomplete"
 FAILED = ".failed"
+WRITER_FILE = "writer.json"
+"""In an incomplete run: the pid and host of the process writing it (stale once that is gone)."""
+PROFILE_RANK = ("gpu", "cpu", "smoke")
+"""Most complete first: a week's results default to the first of these that has runs."""
+
+log = logging.getLogger(__name__)
+
+
+class CorruptRunError(BadInput):
+    """A file of a finished run that cannot be read; the message names the file."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"corrupt run file {path}: {reason}")
+        self.path, self.reason = path, reason
 
 
 class FigureEntry(BaseModel):
@@ -71,12 +93,22 @@ class RunRecord(BaseModel):
     path: Path | None = None
 
     def history(self) -> list[dict[str, Any]]:
-        lines = (self.path / "history.jsonl").read_text().splitlines() if self.path else []
-        return [json.loads(line) for line in lines if line]
+        if self.path is None:
+            return []
+        path = self.path / "history.jsonl"
+        rows = [_read_json(path, line) for line in _read(path).splitlines() if line]
+        if not all(isinstance(row, dict) for row in rows):
+            raise CorruptRunError(path, "a line is not a JSON object")
+        return rows
 
     def table(self, key: str) -> dict[str, Any]:
         entry = next(t for t in self.tables if t.key == key)
-        return json.loads((self.path / entry.file).read_text())
+        path = self.path / entry.file
+        table = _read_json(path, _read(path))
+        if not (isinstance(table, dict) and isinstance(table.get("columns"), list)
+                and isinstance(table.get("rows"), list)):
+            raise CorruptRunError(path, 'not a table: expected {"columns": [...], "rows": [...]}')
+        return table
 
     def figure_path(self, key: str) -> Path:
         entry = next(f for f in self.figures if f.key == key)
@@ -99,7 +131,9 @@ def safe_key(key: str) -> str:
 
 def write_text_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # Not mkstemp, whose files are 0600: mode 0644 lets the umask decide, as for any other file.
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -119,6 +153,11 @@ class RunWriter:
         self.run_id = run_id
         self.dir = store.root / INCOMPLETE / run_id
         self.dir.mkdir(parents=True)
+        # Written first, so `forge runs clean` can tell a run in progress from one whose process
+        # was killed; a folder without it is treated as stale only once it is old (see
+        # forge_cli.store_health).
+        write_text_atomic(self.dir / WRITER_FILE, json.dumps(
+            {"pid": os.getpid(), "host": socket.gethostname(), "started_at": now_iso()}))
         self._history = open(self.dir / "history.jsonl", "a", encoding="utf-8")
         self.figures: list[FigureEntry] = []
         self.tables: list[TableEntry] = []
@@ -151,6 +190,7 @@ class RunWriter:
         final = self.store.run_dir(record.week, record.experiment, record.id)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.rename(self.dir, final)  # the commit point: atomic on one filesystem
+        (final / WRITER_FILE).unlink(missing_ok=True)  # only meaningful while incomplete
         return record.model_copy(update={"path": final})
 
     def fail(self, reason: str) -> Path:
@@ -177,24 +217,42 @@ class RunStore:
         return RunWriter(self, run_id or new_run_id())
 
     def runs(self, week: int, experiment: str | None = None) -> list[RunRecord]:
-        """Finished runs of a week, oldest first."""
+        """Finished runs of a week, oldest first. A corrupt one is skipped with a warning."""
         pattern = f"{experiment or '*'}/*/run.json"
-        records = [load_run(path.parent) for path in self.week_dir(week).glob(pattern)]
+        records = []
+        for path in sorted(self.week_dir(week).glob(pattern)):
+            try:
+                records.append(load_run(path.parent))
+            except CorruptRunError as error:
+                log.warning("skipped %s (`forge runs clean` moves it to %s)", error,
+                            self.root / FAILED)
         return sorted(records, key=lambda r: (r.started_at, r.id))
 
     def has_run(self, week: int, run_id: str) -> bool:
         return any(self.week_dir(week).glob(f"*/{run_id}/run.json"))
 
-    def latest(self, week: int) -> list[RunRecord]:
-        """The newest finished run of each (experiment, seed): what results and drafts use."""
+    def latest(self, week: int, profile: str | None = None) -> LatestRuns:
+        """The newest finished run of each (experiment, seed) of one profile: what results,
+        facts and drafts read. ``profile`` None: the most complete profile that has runs
+        (gpu > cpu > smoke), so a quick smoke run never replaces a week's cpu numbers."""
+        runs = self.runs(week)
+        stored = rank_profiles({record.profile for record in runs})
+        if profile is None:
+            profile = stored[0] if stored else None
+        elif profile not in PROFILES and profile not in stored:
+            raise BadInput(f"unknown profile {profile!r}: expected one of "
+                           f"{', '.join(dict.fromkeys([*PROFILES, *stored]))}")
         newest: dict[tuple[str, int], RunRecord] = {}
-        for record in self.runs(week):
-            newest[(record.experiment, record.seed)] = record
-        return sorted(newest.values(), key=lambda r: (r.experiment, r.seed))
+        for record in runs:
+            if record.profile == profile:
+                newest[(record.experiment, record.seed)] = record
+        return LatestRuns(week=week, profile=profile, stored_profiles=stored,
+                          records=sorted(newest.values(), key=lambda r: (r.experiment, r.seed)))
 
     def incomplete(self) -> list[Path]:
+        """Folders of runs being written, or left by a killed process (see store_health)."""
         folder = self.root / INCOMPLETE
-        return sorted(folder.iterdir()) if folder.is_dir() else []
+        return sorted(path for path in folder.iterdir() if path.is_dir()) if folder.is_dir() else []
 
     def import_run(self, record: RunRecord, history: list[dict[str, Any]],
                    tables: dict[str, dict[str, Any]], figures: dict[str, tuple[Path, str]]) -> RunRecord:
@@ -213,9 +271,78 @@ class RunStore:
             raise
 
 
+@dataclass(frozen=True)
+class LatestRuns:
+    """What :meth:`RunStore.latest` selected: one profile's newest run per (experiment, seed)."""
+
+    week: int
+    profile: str | None
+    """None when the week has no runs at all."""
+    records: list[RunRecord]
+    stored_profiles: tuple[str, ...]
+    """Every profile the week has runs of, most complete first."""
+
+    @property
+    def other_profiles(self) -> list[str]:
+        return [name for name in self.stored_profiles if name != self.profile]
+
+    def why_empty(self) -> str:
+        """The one-line error when :attr:`records` is empty: what to run or choose instead."""
+        slug = f"week{self.week}"
+        if not self.stored_profiles and not experiments_for(self.week):
+            return f"week {self.week} has no experiments yet, so no runs or results to show"
+        if not self.stored_profiles:
+            return f"no runs for week {self.week} yet: run `forge run {slug}` first"
+        return (f"no {self.profile} runs for week {self.week}: run `forge run {slug} --profile "
+                f"{self.profile}`, or choose --profile {' or '.join(self.stored_profiles)}")
+
+
+def rank_profiles(profiles: set[str]) -> tuple[str, ...]:
+    """Most complete first (gpu, cpu, smoke); a profile forge does not know (a run pulled from
+    W&B without one) comes last."""
+    known = [name for name in PROFILE_RANK if name in profiles]
+    return (*known, *sorted(profiles - set(PROFILE_RANK)))
+
+
 def load_run(run_dir: Path) -> RunRecord:
-    record = RunRecord.model_validate_json((run_dir / "run.json").read_text())
+    """The finished run in ``run_dir``; CorruptRunError naming the file when it is unreadable,
+    invalid, or describes a run other than the folder it lies in."""
+    path = run_dir / "run.json"
+    try:
+        record = RunRecord.model_validate_json(path.read_bytes())
+    except OSError as error:
+        raise CorruptRunError(path, error.strerror or str(error)) from None
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        reason = f"{where}: {first['msg']}" if where else first["msg"]
+        raise CorruptRunError(path, " ".join(reason.split())) from None
+    if (record.id, record.experiment, record.week) != (
+            run_dir.name, run_dir.parent.name, _week_of(run_dir.parent.parent)):
+        raise CorruptRunError(path, f"it describes week {record.week} {record.experiment} "
+                                    f"{record.id}, not the folder it lies in")
     return record.model_copy(update={"path": run_dir})
+
+
+def _week_of(week_dir: Path) -> int | None:
+    name = week_dir.name
+    return int(name[4:]) if name.startswith("week") and name[4:].isdigit() else None
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise CorruptRunError(path, error.strerror or str(error)) from None
+    except UnicodeDecodeError:
+        raise CorruptRunError(path, "not UTF-8 text") from None
+
+
+def _read_json(path: Path, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CorruptRunError(path, f"invalid JSON ({error.msg} at line {error.lineno})") from None
 
 
 def _jsonable(value: Any) -> Any:

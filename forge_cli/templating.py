@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from forge_cli.config import Settings
-from forge_cli.errors import ForgeError
+from forge_cli.errors import BadInput, ForgeError, not_utf8
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
@@ -45,6 +45,9 @@ def render(settings: Settings, name: str, **context: Any) -> str:
         raise ForgeError(f"template {name}: {error.message}") from None
     except jinja2.TemplateSyntaxError as error:
         raise ForgeError(f"template {error.filename or name}:{error.lineno}: {error.message}") from None
+    except UnicodeDecodeError as error:  # a user's template saved in another encoding
+        path = next((folder / name for folder in folders if (folder / name).is_file()), name)
+        raise BadInput(not_utf8(path, error)) from None
 
 
 def templates_hash(settings: Settings) -> str:

@@ -2,6 +2,25 @@
 
 The local store is written first and is the source of truth; W&B (offline by default) is a
 mirror for its dashboards. wandb is imported only when a run actually starts.
+
+How a run is laid out in W&B. W&B keeps one step counter per run and drops any
+``log(..., step=s)`` with ``s`` below it (one warning line, easy to miss), so an experiment's
+own steps are never passed as W&B's step: every ``wandb.log`` lets the counter advance by one,
+and nothing is ever dropped. Instead each series carries its own x-axis:
+
+- a scalar ``key`` logged with ``step=s, x=name`` is sent together with its axis metric
+  ``axes/<name>/<key>`` (value ``s``) in the same ``wandb.log`` call, and
+  ``define_metric(key, step_metric="axes/<name>/<key>")`` (once per metric) makes W&B chart it
+  against that axis. One axis metric per series means no two series ever share an axis, so an
+  axis runs backwards only where its own series does (``compare/gridworld4x4/vi/sweeps``
+  against ``axes/gamma/compare/gridworld4x4/vi/sweeps``);
+- tables go to ``tables/<key>`` and figures to ``figures/<key>``, so a table and a figure
+  sharing a key (a result table beside the plot of it) are two W&B entries, not one;
+- ``axes/``, ``tables/`` and ``figures/`` are reserved sections: a scalar logged under one is
+  refused, so no scalar can collide with an axis, a table or a figure.
+
+The local history keeps the experiment's own terms: one row per ``log`` call,
+``{"step": s, "x": name, "<metric>": value, ...}``.
 """
 
 from __future__ import annotations
@@ -16,6 +35,14 @@ if TYPE_CHECKING:
 
     from forge_cli.config import WandbSettings
 
+AXES, TABLES, FIGURES = "axes/", "tables/", "figures/"
+RESERVED_SECTIONS = (AXES, TABLES, FIGURES)
+
+
+def axis_metric(key: str, x: str) -> str:
+    """The W&B metric that holds the x values of series ``key`` (see the module docstring)."""
+    return f"{AXES}{x}/{key}"
+
 
 class RunTracker:
     """Implements :class:`algorithms.experiment.Tracker` for one run."""
@@ -24,20 +51,40 @@ class RunTracker:
         self.writer = writer
         self.wandb_run = wandb_run
         self.progress = progress
-        self._last_step = -1
+        self._axes: dict[str, str] = {}  # metric -> the x it was first logged against
 
-    def log(self, metrics: dict[str, float], step: int | None = None) -> None:
-        # W&B needs steps that never decrease; experiments that restart a curve per environment
-        # (step = sweep) are kept whole in the local history and logged to W&B with the step as
-        # a field, so its charts can still use it as the x-axis.
+    def log(self, metrics: dict[str, float], step: float | None = None, x: str = "step") -> None:
         values = {key: _scalar(value) for key, value in metrics.items()}
-        self.writer.append_history({"step": step, **values} if step is not None else values)
+        if reserved := [key for key in values if key.startswith(RESERVED_SECTIONS)]:
+            raise ValueError(f"metric {reserved[0]!r}: the sections {', '.join(RESERVED_SECTIONS)}"
+                             " hold axes, tables and figures in W&B; choose another section")
+        if step is None:
+            self.writer.append_history(values)
+            if self.wandb_run is not None:
+                self.wandb_run.log(values)
+            return
+        step = _scalar(step)
+        self._check_axes(values, x)
+        self.writer.append_history({"step": step, "x": x, **values})
         if self.wandb_run is not None:
-            if step is not None and step >= self._last_step:
-                self._last_step = step
-                self.wandb_run.log(values, step=step)
-            else:
-                self.wandb_run.log({**values, "step": step} if step is not None else values)
+            axes = {axis_metric(key, x): step for key in values}
+            self.wandb_run.log({**values, **axes})
+
+    def _check_axes(self, values: dict[str, Any], x: str) -> None:
+        """Refuse a metric changing axis; give each new series its axis, once."""
+        if not x or "/" in x:
+            raise ValueError(f"x must be a name without '/' (sweep, env_step, gamma), got {x!r}")
+        for key in values:
+            if self._axes.get(key, x) != x:
+                raise ValueError(f"metric {key!r} logged against x={x!r}, earlier against "
+                                 f"x={self._axes[key]!r}: a metric keeps one x-axis for the run")
+        for key in values:
+            if key not in self._axes:
+                self._axes[key] = x
+                if self.wandb_run is not None:
+                    axis = axis_metric(key, x)
+                    self.wandb_run.define_metric(axis, hidden=True)  # no chart of its own
+                    self.wandb_run.define_metric(key, step_metric=axis)
 
     def log_table(self, key: str, columns: list[str], rows: list[list[Any]]) -> None:
         self.writer.write_table(key, columns, rows)
@@ -45,7 +92,10 @@ class RunTracker:
             import wandb
 
             data = [[_cell(value) for value in row] for row in rows]
-            self._log_at_current_step({key: wandb.Table(columns=columns, data=data)})
+            # result tables mix types in a column (a number, or "" where there is none), which
+            # W&B's type inference would refuse, failing the run over its mirror
+            table = wandb.Table(columns=columns, data=data, allow_mixed_types=True)
+            self.wandb_run.log({TABLES + key: table})
 
     def log_figure(self, key: str, figure: Any, caption: str) -> None:
         import matplotlib.pyplot as plt
@@ -56,13 +106,7 @@ class RunTracker:
         if self.wandb_run is not None:
             import wandb
 
-            self._log_at_current_step({key: wandb.Image(str(png), caption=caption)})
-
-    def _log_at_current_step(self, values: dict[str, Any]) -> None:
-        # without a step W&B would advance its own counter past the experiment's, and the
-        # experiment's next log at its current step would then be refused as going backwards
-        self._last_step = max(self._last_step, 0)
-        self.wandb_run.log(values, step=self._last_step)
+            self.wandb_run.log({FIGURES + key: wandb.Image(str(png), caption=caption)})
 
     def track(self, iterable: Iterable[Any], total: int | None = None,
               description: str = "") -> Iterator[Any]:

@@ -6,11 +6,15 @@ class RecordingTracker:
     """An in-memory Tracker: remembers every call, draws nothing."""
 
     def __init__(self):
-        self.logs: list[tuple[int | None, dict[str, float]]] = []
+        self.logs: list[tuple[float | None, dict[str, float]]] = []
+        self.axes: dict[str, str] = {}  # metric -> the name of its x-axis
         self.tables: dict[str, tuple[list[str], list[list]]] = {}
         self.figures: dict[str, str] = {}
 
-    def log(self, metrics, step=None):
+    def log(self, metrics, step=None, x="step"):
+        for key in metrics:
+            # a metric keeps one x-axis for the whole run
+            assert self.axes.setdefault(key, x) == x, (key, self.axes[key], x)
         self.logs.append((step, dict(metrics)))
 
     def log_table(self, key, columns, rows):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -61,7 +62,7 @@ def test_bad_run_options_are_one_line_and_exit_2(tmp_path, args, message):
 def test_bad_config_is_reported_in_one_line(tmp_path):
     (tmp_path / "forge.toml").write_text('[wandb]\nmode = "sideways"\n')
     result = forge("results", "week1", cwd=tmp_path)
-    assert result.returncode == 1 and "wandb.mode" in result.stderr
+    assert result.returncode == 2 and "wandb.mode" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
@@ -89,22 +90,36 @@ def test_week1_smoke_end_to_end_offline(tmp_path):
     draft = forge("draft", "week1", cwd=tmp_path)
     assert draft.returncode == 0, draft.stderr
     assert draft.stdout.count("created") == 4 and "[offline]" in draft.stdout
-    assert forge("check", "week1", cwd=tmp_path).returncode == 0
+    checked = forge("check", "week1", cwd=tmp_path)  # smoke numbers are flagged, nothing else
+    assert checked.returncode == 1 and checked.stdout.count("smoke profile") == 4, checked.stdout
+    assert "4 problem(s)" in checked.stdout
     site = tmp_path / "blog" / "site" / "blog"
     assert forge("build", cwd=tmp_path).returncode == 0
     assert not (site / "week01-post1-scientist").exists()  # drafts stay out until approved
     assert "awaiting review" in forge("review", cwd=tmp_path).stdout
-    refused = forge("publish", "--to", str(tmp_path / "public"), cwd=tmp_path)
-    assert refused.returncode != 0 and "week01-post1-scientist" in refused.stderr
+    public, url = tmp_path / "public", {"FORGE_SITE__URL": "https://blog.example.org/"}
+    refused = forge("publish", "--to", str(public), cwd=tmp_path)  # links would be 127.0.0.1
+    assert refused.returncode == 1 and "site.url is not set" in refused.stderr
+    refused = forge("publish", "--to", str(public), cwd=tmp_path, env=url)
+    assert refused.returncode == 1 and "nothing to publish" in refused.stderr
     assert forge("approve", "week1", "--post", "3", cwd=tmp_path).returncode == 2
-    approved = forge("approve", "week1", cwd=tmp_path)
-    assert approved.returncode == 0 and approved.stdout.count("approved") == 4
+    refused = forge("approve", "week1", cwd=tmp_path)  # offline drafts, smoke numbers
+    assert refused.returncode == 1 and "still the offline draft" in refused.stderr
+    approved = forge("approve", "week1", "--post", "2", "--force", cwd=tmp_path)
+    assert approved.returncode == 0 and approved.stdout.count("approved") == 2
     assert forge("build", cwd=tmp_path).returncode == 0
     page = (site / "week01-post2-scientist" / "index.html").read_text()
     assert "arithmatex" in page and "figures/week01/" in page
-    published = forge("publish", "--to", str(tmp_path / "public"), cwd=tmp_path)
+    published = forge("publish", "--to", str(public), cwd=tmp_path, env=url)
     assert published.returncode == 0, published.stderr
-    assert (tmp_path / "public" / "blog" / "week01-post1-manager" / "index.html").is_file()
+    assert "published 2 post(s), 2 draft(s) held back" in published.stdout
+    assert (public / "blog" / "week01-post2-manager" / "index.html").is_file()
+    assert not (public / "blog" / "week01-post1-manager").exists()
+    shipped = {path.name for path in public.rglob("*.png") if "figures" in path.parts}
+    shown = {name for post in ("scientist", "manager") for name in re.findall(
+        r"figures/week01/([\w.-]+\.png)", (tmp_path / "blog/docs/posts" /
+                                        f"week01-post2-{post}.md").read_text())}
+    assert shipped == shown  # only what the approved posts show
 
 
 def test_notes_are_started_once_and_never_overwritten(tmp_path):

@@ -273,3 +273,19 @@ def test_module_imports_only_stdlib_and_pydantic():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_registered_experiment_covers_planned_experiments_of_its_week(curriculum):
+    """``covers`` are 1-based positions in the plan's list of experiments for the week; an
+    experiment covering none (an extra study) declares ``covers=()``."""
+    from algorithms.experiment import experiments_for
+
+    registered = 0
+    for week in curriculum.weeks:
+        for name, experiment in experiments_for(week.number).items():
+            registered += 1
+            assert experiment.week == week.number, name
+            assert all(1 <= n <= len(week.experiments) for n in experiment.covers), (
+                week.slug, name, experiment.covers, len(week.experiments))
+            assert len(set(experiment.covers)) == len(experiment.covers), (week.slug, name)
+    assert registered >= 27

@@ -14,8 +14,8 @@ from messages_api_server import MessagesAPIServer, Reply, messages_api_server  #
 
 from forge_cli.config import LLMSettings, ModelPrice, Settings
 from forge_cli.errors import ForgeError
-from forge_cli.llm import (AnthropicBackend, CostCapExceeded, LLMError, LLMRequest,
-                           OpenAICompatibleBackend, Usage, cost_usd, make_backend, max_cost_usd)
+from forge_cli.llm import CostCapExceeded, LLMError, LLMRequest, Usage, cost_usd, max_cost_usd
+from forge_cli.llm_backends import AnthropicBackend, OpenAICompatibleBackend, make_backend
 
 KEY = "sk-ant-test-key"
 MODEL = "claude-haiku-4-5"  # default price: input 1.0, output 5.0, cache_write 1.25, cache_read 0.10
@@ -314,6 +314,15 @@ def test_cost_cap_stops_the_request_before_it_is_sent(messages_api_server):
     assert recorder.texts == []
 
 
+def test_generate_counts_tokens_once_and_reports_the_estimate(messages_api_server):
+    server = messages_api_server(count_tokens=1000)
+    estimates = []
+    anthropic_backend(server, Recorder()).generate(
+        make_request(max_tokens=2000), on_estimate=lambda *args: estimates.append(args))
+    assert estimates == [(1000, pytest.approx((1000 * 1.25 + 2000 * 5.0) / 1e6))]
+    assert server.paths == ["/v1/messages/count_tokens", "/v1/messages"]
+
+
 # -- backend selection -----------------------------------------------------------------------
 
 
@@ -323,8 +332,6 @@ def test_make_backend_rules():
     assert make_backend(without_key) is None  # auto, no key: the offline drafter
     auto = make_backend(with_key)
     assert isinstance(auto, AnthropicBackend) and auto.name == "anthropic"
-    assert auto.model == MODEL
-    assert make_backend(with_key, model="claude-opus-4-1").model == "claude-opus-4-1"
     assert make_backend(with_key, "offline") is None
     with pytest.raises(ForgeError, match="ANTHROPIC_API_KEY is not set"):
         make_backend(without_key, "anthropic")
@@ -340,7 +347,7 @@ def test_make_backend_rules():
 
 
 def test_importing_the_module_or_making_a_backend_does_not_import_anthropic():
-    code = ("import sys; import forge_cli.llm as llm; from forge_cli.config import Settings, "
+    code = ("import sys; import forge_cli.llm_backends as llm; from forge_cli.config import Settings, "
             "LLMSettings; "
             "llm.make_backend(Settings(ANTHROPIC_API_KEY='k', llm=LLMSettings(provider='auto'))); "
             "print('anthropic' in sys.modules, 'httpx' in sys.modules, 'httpx2' in sys.modules)")

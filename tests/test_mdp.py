@@ -26,6 +26,7 @@ from algorithms.mdp import (
     policy_iteration,
     q_from_v,
     uniform_random_policy,
+    value_errors,
     value_iteration,
 )
 
@@ -170,13 +171,13 @@ def test_gamblers_problem_value_function_is_that_of_bold_play():
 def test_cliff_walking_optimal_path_runs_along_the_cliff_edge():
     mdp = cliff_walking()
     policy = value_iteration(mdp).policy
-    state, path = 36, [36]
-    while not mdp.terminal[state]:
-        state = int(mdp.P[state, policy[state]].argmax())
-        path.append(state)
+    assert mdp.start_state == 36 and gamblers_problem().start_state is None
+    path = mdp.path(policy, mdp.start_state)
     assert len(path) - 1 == 13
     assert [divmod(s, 12) for s in path] == [(3, 0)] + [(2, c) for c in range(12)] + [(3, 11)]
     assert exact_policy_value(mdp, policy)[36] == pytest.approx(-13.0)
+    with pytest.raises(ValueError, match="random"):  # a slippery lake has no single path
+        frozen_lake().path(np.zeros(16, int), 0)
 
 
 # ----------------------------------------------------------------------------- the algorithms
@@ -288,3 +289,14 @@ def test_history_records_the_value_change_of_every_sweep():
     np.testing.assert_allclose(result.history, expected)
     assert result.history[-1] < 1e-6 <= result.history[-2]
     assert len(result.seconds_history) == result.sweeps
+
+
+def test_value_errors_are_the_max_norm_distance_to_v_star_after_each_sweep(v_star):
+    mdp = gridworld_5x5()
+    result = value_iteration(mdp, theta=1e-6, record_values=True)
+    errors = value_errors(result, v_star["gridworld5x5"])
+    assert len(errors) == result.sweeps
+    assert errors[0] == pytest.approx(np.abs(result.values[0] - v_star["gridworld5x5"]).max())
+    assert (np.diff(errors) <= 1e-12).all()  # VI from V_0 = 0 here only gets closer
+    with pytest.raises(ValueError, match="record_values"):
+        value_errors(value_iteration(mdp, theta=1e-6), v_star["gridworld5x5"])

@@ -1,4 +1,5 @@
-"""``forge pull`` against a stand-in for the W&B public API, and configuration precedence."""
+"""``forge pull`` against a stand-in for the W&B public API; configuration: precedence, the
+project root, and every bad value as one BadInput."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from forge_cli.config import load_settings
-from forge_cli.errors import ForgeError
+from forge_cli.config import (NotAProject, environment_names, find_root, load_settings,
+                              unknown_environment)
+from forge_cli.errors import BadInput, ForgeError
 from forge_cli.pull import pull_week
 from forge_cli.store import RunStore
 
@@ -36,11 +38,14 @@ class FakeRun:
         self.media = media
 
     def scan_history(self):
-        yield {"_step": 0, "charts/error": 1.0}
-        yield {"_step": 1, "charts/error": 0.5,
-               "compare/table": {"_type": "table-file", "path": "media/table/t.table.json"},
-               "figures/curve": {"_type": "image-file", "path": "media/images/f.png",
-                                 "caption": "Error by sweep."}}
+        # as forge's tracker logs: each series beside its own axis, media in their namespaces
+        yield {"_step": 0, "charts/error": 1.0, "axes/sweep/charts/error": 3}
+        yield {"_step": 1, "charts/error": 0.5, "axes/sweep/charts/error": 7}
+        yield {"_step": 2, "tables/compare/table": {"_type": "table-file",
+                                                    "path": "media/table/t.table.json"}}
+        yield {"_step": 3, "figures/compare/curve": {"_type": "image-file",
+                                                     "path": "media/images/f.png",
+                                                     "caption": "Error by sweep."}}
 
     def file(self, name: str) -> FakeFile:
         return FakeFile(self.media / Path(name).name)
@@ -63,9 +68,10 @@ def test_pull_stores_new_finished_runs_once(project, tmp_path):
     assert (record.experiment, record.seed, record.source) == ("pi-vs-vi", 2, "wandb")
     assert record.summary == {"vi.sweeps": 120} and record.duration_s == 4.5
     assert record.config == {"seed": 2, "profile": "cpu", "gamma": 0.9}
-    assert [row["charts/error"] for row in record.history()] == [1.0, 0.5]
+    assert record.history() == [{"step": 3, "x": "sweep", "charts/error": 1.0},
+                                {"step": 7, "x": "sweep", "charts/error": 0.5}]
     assert record.table("compare/table")["rows"] == [[1], [2]]
-    assert record.figures[0].caption == "Error by sweep."
+    assert [(f.key, f.caption) for f in record.figures] == [("compare/curve", "Error by sweep.")]
     assert pull_week(1, settings, api=api) == []  # already stored
     assert [r.id for r in RunStore(settings.path("runs")).runs(1)] == ["abc123"]
 
@@ -110,3 +116,51 @@ def test_bad_configuration_is_one_clear_error(project, text, where):
     (project / "forge.toml").write_text(text)
     with pytest.raises(ForgeError, match=where):
         load_settings()
+
+
+@pytest.mark.parametrize("text, where", [("[llm]\nmax_retries = -1\n", "llm.max_retries"),
+                                         ("[llm]\nmax_cost_usd = -1.0\n", "llm.max_cost_usd"),
+                                         ("[llm]\ntimeout_s = 0\n", "llm.timeout_s"),
+                                         ("[llm]\ntemperature = 3\n", "llm.temperature"),
+                                         ('[llm.prices.m]\ninput = -1\noutput = 1\n', "input"),
+                                         ('[paths]\nruns = "a\\u0000b"\n', "NUL")])
+def test_values_forge_cannot_use_are_bad_input(project, text, where):
+    (project / "forge.toml").write_text(text)
+    with pytest.raises(BadInput, match=where):
+        load_settings()
+
+
+def test_a_non_utf8_file_or_non_json_variable_is_bad_input(project, monkeypatch):
+    (project / "forge.toml").write_bytes(b"[wandb]\nproject = \"caf\xe9\"\n")
+    with pytest.raises(BadInput, match=r"forge.toml is not UTF-8 text \(byte 0xE9"):
+        load_settings()
+    (project / "forge.toml").write_text("")
+    monkeypatch.setenv("FORGE_LLM", "{bad")
+    with pytest.raises(BadInput, match="FORGE_LLM is not valid JSON"):
+        load_settings()
+
+
+def test_a_project_is_a_forge_toml_or_forge_root(tmp_path, monkeypatch):
+    (tmp_path / "inner").mkdir()
+    monkeypatch.chdir(tmp_path / "inner")
+    with pytest.raises(NotAProject, match="FORGE_ROOT"):
+        find_root()
+    (tmp_path / "forge.toml").write_text("")
+    assert find_root() == tmp_path  # found upwards
+    monkeypatch.setenv("FORGE_ROOT", str(tmp_path / "forge.toml"))
+    with pytest.raises(BadInput, match="is not a folder"):
+        find_root()
+    monkeypatch.setenv("FORGE_ROOT", str(tmp_path / "not-yet"))
+    assert find_root() == tmp_path / "not-yet"  # FORGE_ROOT may name a folder to be made
+
+
+def test_unknown_forge_variables_are_named_with_the_nearest_known_one():
+    known, open_prefixes = environment_names()
+    assert {"FORGE_WANDB__MODE", "FORGE_LLM__MAX_RETRIES", "FORGE_ROOT"} <= known
+    assert "FORGE_ANTHROPIC_API_KEY" not in known  # secrets come from their own variables
+    assert open_prefixes == ("FORGE_LLM__PRICES__",)
+    (warning,) = unknown_environment({"FORGE_WANDB_MODE": "online", "FORGE_LLM__MODEL": "m",
+                                      "forge_llm__prices__x__input": "1", "HOME": "/"})
+    assert "'FORGE_WANDB_MODE'" in warning and "did you mean FORGE_WANDB__MODE?" in warning
+    (far,) = unknown_environment({"FORGE_XYZZY": "1"})
+    assert "joined by __" in far

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
+import socket
 from typing import ClassVar
 
 import pytest
@@ -12,7 +15,8 @@ from forge_cli.errors import BadInput, ForgeError
 from algorithms.experiment import ExperimentConfig
 from forge_cli.results import summarize
 from forge_cli.runner import RunPlan, parse_seeds, run_plan
-from forge_cli.store import FAILED, INCOMPLETE, RunStore
+from forge_cli.store import (FAILED, INCOMPLETE, WRITER_FILE, CorruptRunError, RunStore,
+                             load_run)
 
 WEEK = 16
 
@@ -54,7 +58,7 @@ def test_finished_runs_are_complete_and_readable(project, counting_experiment):
     records = run_plan(RunPlan(week=WEEK, profile="smoke", seeds=[0, 1]), settings)
     assert [r.seed for r in records] == [0, 1]
     store = RunStore(settings.path("runs"))
-    latest = store.latest(WEEK)
+    latest = store.latest(WEEK).records
     assert [r.summary["total"] for r in latest] == [3.0, 6.0]  # 0+1+2, then +1 each step
     run = latest[1]
     assert run.config["steps"] == 3 and run.profile == "smoke"
@@ -63,7 +67,7 @@ def test_finished_runs_are_complete_and_readable(project, counting_experiment):
     assert run.figure_path("figures/total").stat().st_size > 1000
     assert run.figures[0].caption == "Total against step."
     assert run.environment["packages"]["numpy"]
-    assert not store.incomplete()
+    assert not store.incomplete() and not (run.path / WRITER_FILE).exists()
 
 
 def test_summary_aggregates_over_seeds(project, counting_experiment):
@@ -75,10 +79,29 @@ def test_summary_aggregates_over_seeds(project, counting_experiment):
 def test_latest_run_wins_per_seed(project, counting_experiment):
     settings = load_settings()
     run_plan(RunPlan(week=WEEK, profile="smoke"), settings)
-    second = run_plan(RunPlan(week=WEEK, profile="cpu"), settings)
+    second = run_plan(RunPlan(week=WEEK, profile="smoke"), settings)
     store = RunStore(settings.path("runs"))
     assert len(store.runs(WEEK)) == 2
-    assert [r.id for r in store.latest(WEEK)] == [second[0].id]
+    assert [r.id for r in store.latest(WEEK).records] == [second[0].id]
+
+
+def test_profiles_never_mix(project, counting_experiment):
+    """A quick smoke run after a cpu run must not replace the week's cpu numbers."""
+    settings = load_settings()
+    cpu = run_plan(RunPlan(week=WEEK, profile="cpu", seeds=[0, 1]), settings)
+    smoke = run_plan(RunPlan(week=WEEK, profile="smoke", seeds=[0]), settings)
+    store = RunStore(settings.path("runs"))
+    latest = store.latest(WEEK)
+    assert latest.profile == "cpu" and latest.other_profiles == ["smoke"]
+    assert [r.id for r in latest.records] == [r.id for r in cpu]
+    chosen = store.latest(WEEK, "smoke")
+    assert (chosen.profile, [r.id for r in chosen.records]) == ("smoke", [smoke[0].id])
+    gpu = store.latest(WEEK, "gpu")
+    assert gpu.records == [] and "--profile cpu or smoke" in gpu.why_empty()
+    with pytest.raises(BadInput, match="unknown profile 'huge'"):
+        store.latest(WEEK, "huge")
+    assert store.latest(1).profile is None  # week 1: experiments, but no runs here
+    assert "run `forge run week1` first" in store.latest(1).why_empty()
 
 
 @pytest.mark.parametrize("field, error", [("fail_at", RuntimeError),
@@ -106,6 +129,55 @@ def test_killed_writer_is_invisible(project):
     writer = store.writer()
     writer.append_history({"step": 0, "x": 1.0})
     assert store.runs(WEEK) == [] and store.incomplete() == [project / "runs" / INCOMPLETE / writer.run_id]
+    owner = json.loads((writer.dir / WRITER_FILE).read_text())
+    assert owner["pid"] == os.getpid() and owner["host"] == socket.gethostname()
+
+
+def test_a_corrupt_run_is_skipped_with_a_warning_naming_the_file(project, counting_experiment,
+                                                                 caplog):
+    """`head -c 300 run.json > run.json` in one run folder hides that run, nothing else."""
+    settings = load_settings()
+    broken, intact = run_plan(RunPlan(week=WEEK, profile="smoke", seeds=[0, 1]), settings)
+    run_json = broken.path / "run.json"
+    run_json.write_bytes(run_json.read_bytes()[:300])
+    store = RunStore(settings.path("runs"))
+    with caplog.at_level(logging.WARNING, logger="forge_cli"):
+        assert [r.id for r in store.latest(WEEK).records] == [intact.id]
+    (warning,) = caplog.messages
+    assert str(run_json) in warning and "Invalid JSON" in warning and "\n" not in warning
+    assert not store.has_run(WEEK, "nope")
+
+
+@pytest.mark.parametrize("damage", ["not json", b"\xff\xfe", '{"id": "x"}', "wrong place"])
+def test_every_kind_of_unreadable_run_json_is_one_corrupt_run_error(project, counting_experiment,
+                                                                    damage):
+    settings = load_settings()
+    (record,) = run_plan(RunPlan(week=WEEK, profile="smoke"), settings)
+    run_json = record.path / "run.json"
+    if damage == "wrong place":  # a valid record copied into another run's folder
+        text = run_json.read_text().replace(record.id, "20990101-000000-000000")
+        run_json.write_text(text)
+    else:
+        run_json.write_bytes(damage if isinstance(damage, bytes) else damage.encode())
+    with pytest.raises(CorruptRunError) as error:
+        load_run(record.path)
+    assert str(run_json) in str(error.value) and "\n" not in str(error.value)
+    assert error.value.exit_code == 2
+
+
+def test_a_corrupt_table_or_history_is_a_one_line_error_naming_the_file(project,
+                                                                        counting_experiment):
+    (record,) = run_plan(RunPlan(week=WEEK, profile="smoke"), load_settings())
+    table = record.path / record.tables[0].file
+    table.write_text('{"columns": ["a"]')
+    with pytest.raises(CorruptRunError, match=f"{table}: invalid JSON"):
+        record.table("results/final")
+    table.write_text('[1, 2]')
+    with pytest.raises(CorruptRunError, match="not a table"):
+        record.table("results/final")
+    (record.path / "history.jsonl").write_bytes(b"\xff\n")
+    with pytest.raises(CorruptRunError, match="history.jsonl: not UTF-8"):
+        record.history()
 
 
 def test_bad_plans_are_rejected_before_running(project, counting_experiment):
@@ -162,6 +234,9 @@ def test_tables_and_figures_do_not_move_wandbs_step_past_the_experiments(tmp_pat
                 self.dropped.append(values)
             else:
                 self.step = step
+
+        def define_metric(self, name, step_metric=None, **options):
+            pass
 
     class Writer:
         def append_history(self, row):

@@ -1,5 +1,6 @@
-"""The blog site: strict offline builds, drafts and approval, RSS, publishing, and math that
-really renders (headless Chromium on the built site)."""
+"""The blog site: strict offline builds, drafts and approval, RSS, publishing (approved posts and
+only the figures they show, swapped in whole), and math that really renders (headless Chromium
+on the built site)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from forge_cli import posts as post_files
 from forge_cli import site
-from forge_cli.errors import ForgeError
+from forge_cli.errors import BadInput, ForgeError
 
 BLOG = Path(__file__).resolve().parents[1] / "blog"
+URL = "https://blog.example.org/forge/"
 
 SCIENTIST = """\
 ---
@@ -115,6 +118,9 @@ def make_blog(root: Path) -> Path:
     fig.tight_layout()
     fig.savefig(posts / "figures" / "week01" / "convergence.png")
     plt.close(fig)
+    (posts / "figures" / "week02").mkdir()  # a figure no post shows (a week not drafted yet)
+    shutil.copy(posts / "figures" / "week01" / "convergence.png",
+                posts / "figures" / "week02" / "stale.png")
     return blog
 
 
@@ -145,38 +151,38 @@ def git(*args: str, cwd: Path | None = None) -> str:
 
 
 def test_list_posts_reads_front_matter(blog):
-    posts = site.list_posts(blog)
+    posts = post_files.list_posts(blog)
     assert [(p.week, p.post, p.edition, p.draft) for p in posts] == [
         (1, 1, "scientist", True), (1, 1, "manager", False)]
     assert posts[0].title == "Decision Making 101: How AI Learns to Choose"
     assert posts[0].path == blog / "docs" / "posts" / "week01-post1-scientist.md"
-    assert site.draft_posts(blog) == [posts[0].path]
+    assert post_files.draft_posts(blog) == [posts[0].path]
 
 
 def test_set_draft_changes_only_the_draft_line(tmp_path):
     post = tmp_path / "week02-post1-manager.md"
     original = SCIENTIST.replace("\n", "\r\n").encode()  # CRLF and a comment must survive
     post.write_bytes(original)
-    assert site.set_draft(post, False) is True
+    assert post_files.set_draft(post, False) is True
     changed = post.read_bytes()
     assert changed == original.replace(b"draft: true   # flipped", b"draft: false   # flipped")
-    assert site.set_draft(post, False) is False and post.read_bytes() == changed
-    assert site.set_draft(post, True) is True and post.read_bytes() == original
-    assert site.read_front_matter(post)["forge"]["run_ids"] == ["r-0001", "r-0002"]
+    assert post_files.set_draft(post, False) is False and post.read_bytes() == changed
+    assert post_files.set_draft(post, True) is True and post.read_bytes() == original
+    assert post_files.read_front_matter(post)["forge"]["run_ids"] == ["r-0001", "r-0002"]
 
     bare = tmp_path / "bare.md"
     bare.write_text("---\ntitle: x\n---\n\nbody draft: true\n")
-    assert site.set_draft(bare, False) is False  # no draft key: already published
-    assert site.set_draft(bare, True) is True
+    assert post_files.set_draft(bare, False) is False  # no draft key: already published
+    assert post_files.set_draft(bare, True) is True
     assert bare.read_text() == "---\ntitle: x\ndraft: true\n---\n\nbody draft: true\n"
 
 
-def test_approve_unknown_post_is_one_line_error(blog):
+def test_finding_an_unknown_post_is_one_line_error(blog):
     with pytest.raises(ForgeError) as error:
-        site.approve(blog, 3, 1, "scientist")
+        post_files.find_post(blog, 3, 1, "scientist")
     assert "week 3 post 1" in str(error.value) and "\n" not in str(error.value)
-    with pytest.raises(ForgeError):
-        site.approve(blog, 1, 1, "intern")
+    with pytest.raises(BadInput):
+        post_files.find_post(blog, 1, 1, "intern")
 
 
 def test_serve_command_shows_drafts(blog):
@@ -197,6 +203,9 @@ def test_build_includes_drafts_only_when_asked(built):
     assert 'class="arithmatex"' in html and "highlight" in html and "<table>" in html
     assert 'src="../figures/week01/convergence.png"' in html
     assert (drafts / "blog" / "figures" / "week01" / "convergence.png").is_file()
+    # A post's figures ship with a page that shows them: not a draft's, not one no post uses.
+    assert not (public / "blog" / "figures" / "week01" / "convergence.png").exists()
+    assert not list(drafts.rglob("stale.png")) and not list(public.rglob("stale.png"))
     assert 'href="../week01-post1-manager/"' in html  # companion link resolved to its page
 
     assert not (public / "blog" / "week01-post1-scientist").exists()
@@ -232,8 +241,8 @@ def test_built_site_references_no_cdn_or_font_host(built):
 
 
 def test_approve_publishes_the_post_and_its_feed_entry(blog, tmp_path):
-    info = site.approve(blog, 1, 1, "scientist")
-    assert info.draft is False and site.draft_posts(blog) == []
+    post_files.set_draft(blog / "docs" / "posts" / "week01-post1-scientist.md", False)
+    assert post_files.draft_posts(blog) == []
     out = site.build_site(blog, tmp_path / "out", site_url="https://blog.example.org/forge")
     assert (out / "blog" / "week01-post1-scientist" / "index.html").is_file()
     feed = (out / "feed_rss_created.xml").read_text()
@@ -256,12 +265,71 @@ def test_build_failure_reports_mkdocs_warnings(blog):
 # --- publish ------------------------------------------------------------------------------------
 
 
-def test_publish_refuses_drafts(blog, tmp_path):
-    with pytest.raises(ForgeError, match="week01-post1-scientist.md"):
-        site.publish(blog, to=tmp_path / "out")
-    assert not (tmp_path / "out").exists()
+def tree(root: Path) -> dict[str, bytes]:
+    return {path.relative_to(root).as_posix(): path.read_bytes()
+            for path in sorted(root.rglob("*")) if path.is_file()}
+
+
+def test_publish_ships_approved_posts_and_holds_drafts_back(blog, tmp_path):
+    posts = blog / "docs" / "posts"
+    figures = posts / "figures" / "week01"
+    shutil.copy(figures / "convergence.png", figures / "used.png")
+    manager = posts / "week01-post1-manager.md"
+    manager.write_text(manager.read_text() + "\n![What it means](figures/week01/used.png)\n")
+    out = tmp_path / "out"
+
+    line = site.publish(blog, to=out, site_url=URL)
+    assert "published 1 post(s), 1 draft(s) held back" in line and "\n" not in line
+    assert (out / "blog" / "week01-post1-manager" / "index.html").is_file()
+    assert not (out / "blog" / "week01-post1-scientist").exists()
+    figures = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")
+                     if "figures" in p.parts)
+    assert figures == ["blog/figures/week01/used.png"]  # not the draft's, not the stale one
+    assert URL + "blog/week01-post1-manager/" in (out / "feed_rss_created.xml").read_text()
+
+
+def test_publish_needs_a_destination_and_the_site_url(blog, tmp_path):
+    post_files.set_draft(blog / "docs" / "posts" / "week01-post1-scientist.md", False)
     with pytest.raises(ForgeError, match="destination"):
-        site.publish(blog)
+        site.publish(blog, site_url=URL)
+    with pytest.raises(ForgeError) as error:
+        site.publish(blog, to=tmp_path / "out")  # canonical and feed links would be 127.0.0.1
+    assert "site.url is not set" in str(error.value) and "\n" not in str(error.value)
+    with pytest.raises(BadInput, match="not an http"):
+        site.publish(blog, to=tmp_path / "out", site_url="blog.example.org")
+    assert not (tmp_path / "out").exists()
+    post_files.set_draft(blog / "docs" / "posts" / "week01-post1-scientist.md", True)
+    post_files.set_draft(blog / "docs" / "posts" / "week01-post1-manager.md", True)
+    with pytest.raises(ForgeError, match="nothing to publish"):
+        site.publish(blog, to=tmp_path / "out", site_url=URL)
+
+
+def test_an_interrupted_export_leaves_the_previous_one_whole(blog, tmp_path, monkeypatch):
+    export = tmp_path / "export"
+    site.publish(blog, to=export, site_url=URL)
+    before = tree(export)
+    post_files.set_draft(blog / "docs" / "posts" / "week01-post1-scientist.md", False)
+    copytree, copied = shutil.copytree, []
+
+    def copy(source, target):
+        if len(copied) == 3:
+            raise KeyboardInterrupt
+        copied.append(shutil.copy2(source, target))
+
+    def copy_three_files_then_stop(src, dst, *args, **kwargs):
+        if not args:  # the first call; copytree recurses with every argument given
+            kwargs["copy_function"] = copy
+        return copytree(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "copytree", copy_three_files_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        site.publish(blog, to=export, site_url=URL)
+    assert tree(export) == before  # neither emptied first nor half replaced
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blog", "export"]  # no staging left
+    monkeypatch.setattr(shutil, "copytree", copytree)
+    site.publish(blog, to=export, site_url=URL)
+    assert (export / "blog" / "week01-post1-scientist" / "index.html").is_file()
+    assert oct(export.stat().st_mode & 0o777) == oct(0o755)
 
 
 def test_publish_to_gh_pages_and_folder(blog, tmp_path):
@@ -271,10 +339,10 @@ def test_publish_to_gh_pages_and_folder(blog, tmp_path):
     sha = git("rev-parse", "--short=12", "HEAD", cwd=blog).strip()
     remote = tmp_path / "remote.git"
     git("init", "--quiet", "--bare", str(remote))
-    site.approve(blog, 1, 1, "scientist")
+    post_files.set_draft(blog / "docs" / "posts" / "week01-post1-scientist.md", False)
     export = tmp_path / "export"
 
-    line = site.publish(blog, remote=str(remote), to=export)
+    line = site.publish(blog, remote=str(remote), to=export, site_url=URL)
     assert "\n" not in line and str(remote) in line and str(export) in line and "2 post(s)" in line
     files = git("--git-dir", str(remote), "ls-tree", "-r", "--name-only", "gh-pages").split()
     assert {"index.html", ".nojekyll", "blog/week01-post1-scientist/index.html",
@@ -287,13 +355,13 @@ def test_publish_to_gh_pages_and_folder(blog, tmp_path):
 
     # Publishing again replaces the previous export; a folder forge did not write is refused.
     (export / "stale.html").write_text("old")
-    site.publish(blog, to=export)
+    site.publish(blog, to=export, site_url=URL)
     assert not (export / "stale.html").exists() and (export / "index.html").is_file()
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "keep.txt").write_text("mine")
     with pytest.raises(ForgeError, match="not empty"):
-        site.publish(blog, to=foreign)
+        site.publish(blog, to=foreign, site_url=URL)
     assert (foreign / "keep.txt").read_text() == "mine"
 
 

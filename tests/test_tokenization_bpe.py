@@ -11,6 +11,7 @@ import regex
 
 from algorithms.tokenization import Tokenizer, pretokenize, train_bpe, train_bpe_from_counts
 from algorithms.tokenization.bpe import truncate
+from algorithms.tokenization.tokenizer import show_token
 from algorithms.tokenization.corpora import DATA, udhr
 
 EOT = "<|endoftext|>"
@@ -238,6 +239,11 @@ def test_decoding_invalid_utf8_gives_replacement_characters(stories_tokenizer):
     assert tok.decode(broken) == "\ufffda\ufffd"
     euro = tok.encode("€")
     assert tok.decode(euro[:-1] if len(euro) > 1 else [byte_id[b"\xe2"]]).startswith("\ufffd")
+
+
+def test_tokens_are_shown_with_visible_whitespace():
+    assert show_token(b" the\n") == "␣the⏎"
+    assert show_token("é".encode()[:1]) == "\ufffd"  # half a character
 
 
 def test_encoding_caches_pretokens(stories_tokenizer):

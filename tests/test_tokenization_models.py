@@ -223,6 +223,23 @@ def test_text_stats():
     assert stats.bytes_per_token == 7 / 4 and stats.fertility == 4 / 3
     assert stats.bits_per_byte == pytest.approx(2.0 * 4 / 7)
     assert metrics.premium(30, 20) == 1.5
+    both = metrics.pooled([stats, metrics.text_stats(["xyz"], [[5, 5]])])
+    assert (both.n_bytes, both.n_words, both.n_tokens, both.n_unk) == (10, 4, 6, 1)
+    assert both.counts[5] == 2
+
+
+# ----------------------------------------------------------------------------- corpora
+
+def test_held_out_sets_are_named_by_domain_and_language():
+    sets = corpora.held_out(("eng", "deu"), eval_bytes=2_000)
+    assert set(sets) == {*corpora.DOMAINS, "udhr_eng", "udhr_deu", "docs_eng"}  # no German docs
+    assert sets["udhr_deu"] == corpora.udhr("deu", "test")
+    assert all(corpora.n_bytes(sets[name]) <= 2_000 + 500 for name in corpora.DOMAINS)
+
+
+def test_languages_are_grouped_by_script_english_first():
+    assert corpora.by_script(["kor", "rus", "fra", "eng", "ukr"]) == ["eng", "fra", "rus", "ukr",
+                                                                       "kor"]
 
 
 # ----------------------------------------------------------------------------- references
@@ -236,5 +253,7 @@ def test_every_method_trains_and_encodes_through_one_interface():
         ids = trained.encode_lines(["Once upon a time", "Все люди"])
         assert len(ids) == 2 and all(ids) and all(isinstance(i, int) for i in ids[0])
         assert trained.pieces(ids[0][0])
+        stats = trained.stats(["Once upon a time"])
+        assert stats.n_tokens == len(ids[0]) and stats.n_bytes == len("Once upon a time")
     with pytest.raises(ValueError, match="unknown method"):
         train("gpt4", lines, [300])

@@ -7,15 +7,15 @@ import sys
 import pytest
 
 from algorithms.experiment import experiments_for
-from recording_tracker import RecordingTracker, smoke_runs
-
+from algorithms.weeks.week01.contenders import contenders, label
+from recording_tracker import RecordingTracker, week_smoke_runs
 
 EXPERIMENTS = experiments_for(1)
 
 
 @pytest.fixture(scope="module")
 def runs() -> dict[str, tuple[dict[str, float], RecordingTracker]]:
-    return smoke_runs(EXPERIMENTS)
+    return week_smoke_runs(1)
 
 
 def test_week_1_registers_its_four_deterministic_experiments():
@@ -32,6 +32,13 @@ def test_importing_week_1_loads_neither_matplotlib_nor_torch():
                           check=True).stdout.strip() == "False"
 
 
+def test_contenders_run_from_value_iteration_to_policy_iteration():
+    names = list(contenders((2, 5), theta=1e-8))
+    assert names == ["vi", "mpi2", "mpi5", "pi", "vi_inplace", "mpi2_inplace", "mpi5_inplace",
+                     "pi_inplace"]
+    assert [label(n) for n in ("vi", "mpi5", "pi_inplace")] == ["VI", "MPI k=5", "PI (in-place)"]
+
+
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))
 def test_summaries_are_flat_floats_and_figures_have_captions(name, runs):
     summary, tracker = runs[name]
@@ -41,6 +48,9 @@ def test_summaries_are_flat_floats_and_figures_have_captions(name, runs):
         section, _, rest = key.partition("/")
         assert section and rest and key == key.lower().replace(" ", "_"), key
     assert len(tracker.logs) < 1000
+    assert not set(tracker.tables) & set(tracker.figures)  # a key names one thing
+    # every series says what its steps count (sweeps, discounts), none is a bare "step"
+    assert "step" not in tracker.axes.values()
 
 
 def test_book_examples_reproduce_the_printed_numbers(runs):
@@ -54,6 +64,9 @@ def test_book_examples_reproduce_the_printed_numbers(runs):
     assert summary["gridworld4x4.random_k1_2_3_10.max_print_dev"] == pytest.approx(0.05)
     assert {"book/gridworld4x4_random_policy", "book/gridworld5x5", "book/gambler",
             "book/cliffwalking_optimal_path"} <= set(tracker.figures)
+    columns, rows = tracker.tables["book/cliffwalking_path_cells"]
+    assert len(rows) == 14 and rows[0][1:] == [3, 0] and rows[-1][1:] == [3, 11]  # S to G
+    assert tracker.axes["book/gambler_delta"] == "sweep"
 
 
 def test_every_algorithm_reaches_epsilon(runs):
@@ -65,6 +78,8 @@ def test_every_algorithm_reaches_epsilon(runs):
     # VI is MPI with k = 1; every algorithm is run synchronously and in place
     assert {row[columns.index("update")] for row in rows} == {"synchronous", "in-place"}
     assert summary["gridworld4x4.vi.backups"] < summary["gridworld4x4.pi.backups"]
+    assert tracker.axes["compare/gridworld4x4/vi/backups_to_eps"] == "gamma"
+    assert {step for step, _ in tracker.logs} == {0.9, 1.0}  # the smoke γ and the episodic γ = 1
 
 
 def test_convergence_logs_value_error_curves(runs):

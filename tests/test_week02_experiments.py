@@ -7,18 +7,14 @@ import sys
 import pytest
 
 from algorithms.experiment import experiments_for
-from recording_tracker import RecordingTracker
+from recording_tracker import RecordingTracker, week_smoke_runs
 
 EXPERIMENTS = experiments_for(2)
 
 
 @pytest.fixture(scope="module")
 def runs() -> dict[str, tuple[dict[str, float], RecordingTracker]]:
-    results = {}
-    for name, exp in EXPERIMENTS.items():  # one process: the shared tokenizers train once
-        tracker = RecordingTracker()
-        results[name] = exp.fn(exp.config.for_profile("smoke"), tracker), tracker
-    return results
+    return week_smoke_runs(2)  # one process: the shared tokenizers train once
 
 
 def test_week_2_registers_its_four_experiments():
@@ -47,6 +43,8 @@ def test_summaries_are_flat_floats_and_figures_have_captions(name, runs):
     for key in summary:
         assert key == key.lower() and " " not in key, key
     assert len(tracker.logs) < 1000
+    assert not set(tracker.tables) & set(tracker.figures)  # a key names one thing
+    assert set(tracker.axes.values()) <= {"vocab_size"}  # every series is against |V|
 
 
 def test_merge_strategies(runs):

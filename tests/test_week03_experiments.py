@@ -7,26 +7,17 @@ import sys
 import pytest
 
 from algorithms.experiment import experiments_for
-from recording_tracker import RecordingTracker
+from recording_tracker import RecordingTracker, week_smoke_runs
 
 EXPERIMENTS = experiments_for(3)
 ENCODINGS = ("none", "sinusoidal", "learned", "shaw", "rope", "alibi")
+# what each experiment's logged series is drawn against
+X_AXES = {"speed-memory": "seq_len", "extrapolation": "train_step", "analysis": "train_step"}
 
 
 @pytest.fixture(scope="module")
 def runs() -> dict[str, tuple[dict[str, float], RecordingTracker]]:
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    results = {}
-    try:
-        for name, exp in EXPERIMENTS.items():
-            tracker = RecordingTracker()
-            results[name] = exp.fn(exp.config.for_profile("smoke", seed=0), tracker), tracker
-    finally:
-        torch.set_num_threads(before)
-    return results
+    return week_smoke_runs(3)
 
 
 def _table(tracker, key):
@@ -44,11 +35,18 @@ def test_week_3_registers_its_experiments():
         assert exp.config.for_profile("cpu") == exp.config()
 
 
+def test_week_3_runs_its_experiments_in_the_plan_order():
+    assert list(EXPERIMENTS) == ["speed-memory", "approximation", "kv-cache", "extrapolation",
+                                 "analysis"]
+
+
 def test_importing_week_3_loads_neither_matplotlib_nor_torch():
-    code = ("import sys, algorithms.weeks.week03; "
-            "print(any(m in sys.modules for m in ('matplotlib', 'torch', 'numpy', 'wandb')))")
+    code = ("import sys, algorithms.weeks.week03; from algorithms.experiment import "
+            "experiments_for; assert len(experiments_for(3)) == 5; "
+            "print(sorted(m for m in ('matplotlib', 'torch', 'numpy', 'wandb') "
+            "if m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True).stdout.strip() == "False"
+                          check=True).stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))
@@ -63,6 +61,11 @@ def test_summaries_are_flat_floats_and_figures_have_captions(name, runs):
     for key in summary:
         assert key == key.lower() and " " not in key and "/" not in key, key
     assert len(tracker.logs) < 1000
+    # a table and a figure never share a key
+    assert not set(tracker.tables) & set(tracker.figures)
+    # every logged series names what its step counts
+    assert set(tracker.axes.values()) <= {X_AXES.get(name)}
+    assert bool(tracker.logs) == (name in X_AXES)
 
 
 def test_an_experiment_restores_the_thread_count():
@@ -112,6 +115,12 @@ def test_kv_cache_decoding_agrees_with_full_forward(runs):
     summary, tracker = runs["kv-cache"]
     for name in ("mha", "gqa2", "mqa"):
         assert summary[f"kv_cache.{name}.max_abs_diff"] < 1e-5
+    rows = _table(tracker, "kv_cache/measurements")
+    assert {(row["attention"], row["context"]) for row in rows} == {
+        (name, context) for name in ("mha", "gqa2", "mqa") for context in (16, 32)}
+    assert all(row["cached_ms_per_token"] > 0 and row["recompute_ms_per_token"] > 0
+               for row in rows)
+    assert "kv_cache/decode" in tracker.figures
     assert summary["kv_cache.mqa.ctx32.cache_mib"] * 4 == pytest.approx(
         summary["kv_cache.mha.ctx32.cache_mib"])
 
@@ -143,7 +152,7 @@ def test_analysis_tables_and_pruning(runs):
     heads = _table(tracker, "analysis/heads")
     assert len(heads) == config.n_layers * config.n_heads
     assert all(0 <= row["entropy_nats"] <= row["uniform_entropy_nats"] + 1e-6 for row in heads)
-    pruning = _table(tracker, "analysis/pruning")
+    pruning = _table(tracker, "analysis/pruning_losses")
     assert [row["heads_pruned"] for row in pruning] == list(range(len(heads) + 1))
     first, last = pruning[0], pruning[-1]
     assert first["importance_order"] == first["random_order_mean"]  # nothing pruned yet

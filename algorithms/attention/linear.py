@@ -48,8 +48,8 @@ def orthogonal_gaussian_features(n_features: int, dim: int,
     The Q of a Householder QR of a Gaussian matrix is *not* uniformly (Haar) distributed: LAPACK
     fixes the signs of R's diagonal, which fixes the sign pattern of Q (its first column always
     points away from the first axis of g₁). Multiplying Q's columns by sign(diag R) makes it
-    Haar (Mezzadri, 2007). Without this, ω is not isotropic and FAVOR+ is biased: in our runs
-    the error stopped falling at about m = 1000 features instead of going on like 1/√m.
+    Haar (Mezzadri, 2007). Without this, ω is not isotropic and FAVOR+ is biased: its error
+    stops falling like 1/√m and levels off at the bias once m is large enough.
     """
     blocks = []
     for _ in range(-(-n_features // dim)):

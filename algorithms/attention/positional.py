@@ -34,6 +34,9 @@ import torch
 from torch import Tensor, nn
 
 POSITIONAL_ENCODINGS = ("none", "sinusoidal", "learned", "shaw", "rope", "alibi")
+# how tables, figures and posts name them
+ENCODING_LABELS = {"none": "NoPE", "sinusoidal": "sinusoidal", "learned": "learned absolute",
+                   "shaw": "Shaw relative", "rope": "RoPE", "alibi": "ALiBi"}
 
 
 # ----------------------------------------------------------------------------- absolute

@@ -35,7 +35,7 @@ class Variant:
     label: str
     family: str  # "reference", "dense", "exact-tiled", "sparse", "linear"
     build: Callable[[int, int], Attention]  # (head_dim, max_len) -> module
-    kv_heads: int | None = None  # None: as many as query heads; MQA 1, GQA 2 (of 4)
+    kv_heads: int | None = None  # None: as many as query heads; MQA 1, GQA 2
     quadratic_memory: bool = True  # materialises an L × L (or larger) tensor
     note: str = ""
     cuda_only: bool = False
@@ -46,6 +46,9 @@ BLOCK = 64
 FEATURES = 256
 RANK = 128
 CHUNK = 512
+
+# the families that never hold an L × L tensor: the candidates to overtake the quadratic ones
+LINEAR_MEMORY_FAMILIES = ("exact-tiled", "sparse", "linear")
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in [
     Variant("sdpa", "PyTorch SDPA", "reference",
@@ -58,9 +61,9 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
     Variant("multiplicative", "multiplicative (Luong)", "dense",
             lambda d, n: MultiplicativeAttention(d), note="qᵀ W_a k"),
     Variant("mqa", "MQA (1 KV head)", "dense", lambda d, n: GroupedQueryAttention(), kv_heads=1,
-            note="4 query heads share 1 key/value head"),
+            note="all query heads share 1 key/value head"),
     Variant("gqa", "GQA (2 KV heads)", "dense", lambda d, n: GroupedQueryAttention(), kv_heads=2,
-            note="4 query heads, 2 key/value heads"),
+            note="2 key/value heads, each shared by half the query heads"),
     Variant("chunked", "chunked (Rabe & Staats)", "exact-tiled",
             lambda d, n: ChunkedAttention(CHUNK, CHUNK), quadratic_memory=False,
             note=f"{CHUNK}-query × {CHUNK}-key chunks, checkpointed"),

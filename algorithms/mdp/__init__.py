@@ -12,6 +12,7 @@ from algorithms.mdp.dynamic_programming import (
     policy_iteration,
     q_from_v,
     uniform_random_policy,
+    value_errors,
     value_iteration,
 )
 from algorithms.mdp.environments import (
@@ -29,5 +30,5 @@ __all__ = [
     "exact_policy_value", "frozen_lake", "gamblers_problem", "greedy_actions", "greedy_policy",
     "gridworld_4x4", "gridworld_5x5", "modified_policy_iteration", "optimal_values",
     "policy_evaluation", "policy_iteration", "q_from_v", "uniform_random_policy",
-    "value_iteration",
+    "value_errors", "value_iteration",
 ]

@@ -344,6 +344,14 @@ def modified_policy_iteration(mdp: TabularMDP, k: float, theta: float = 1e-10,
     return trace.result(V, policy.copy(), converged)
 
 
+def value_errors(result: DPResult, v_star: np.ndarray) -> np.ndarray:
+    """‖V_k − v*‖∞ after every sweep k = 1, 2, … of a run that recorded its values
+    (``record_values=True``)."""
+    if result.values is None:
+        raise ValueError("the run did not record its values: pass record_values=True")
+    return np.abs(np.array(result.values) - v_star).max(axis=1)
+
+
 def bellman_residual(mdp: TabularMDP, V: np.ndarray) -> float:
     """‖T V − V‖∞ with T the Bellman optimality operator (eq. 4.1); zero exactly when V = v*."""
     best = _only_allowed(q_from_v(mdp, V), mdp.action_mask).max(axis=1)

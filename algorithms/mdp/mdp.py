@@ -103,6 +103,25 @@ class TabularMDP:
         """Indices of the states whose values DP has to compute (terminal values are 0)."""
         return np.flatnonzero(~self.terminal)
 
+    @property
+    def start_state(self) -> int | None:
+        """The start cell ``S`` of a grid world's layout; None when the layout marks none."""
+        flat = "".join(self.layout or ())
+        return flat.index("S") if "S" in flat else None
+
+    def path(self, policy: np.ndarray, start: int) -> list[int]:
+        """The states a deterministic ``policy`` (action indices) visits from ``start``, up to
+        and including the first terminal state, in an MDP whose transitions it takes are
+        deterministic. A policy that never terminates is cut after ``n_states`` steps (some state
+        has repeated by then)."""
+        path = [start]
+        while not self.terminal[path[-1]] and len(path) <= self.n_states:
+            successors = self.P[path[-1], policy[path[-1]]]
+            if successors.max() < 1.0:
+                raise ValueError(f"{self.name}: the transition from state {path[-1]} is random")
+            path.append(int(successors.argmax()))
+        return path
+
     def with_gamma(self, gamma: float) -> TabularMDP:
         """The same dynamics with discount ``gamma``."""
         return dataclasses.replace(self, gamma=gamma)

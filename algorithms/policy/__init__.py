@@ -7,8 +7,11 @@
 * algorithms — ``reinforce`` (Williams 1992), ``npg`` (Kakade 2001), ``trpo`` (Schulman et al.
   2015), ``ppo`` (Schulman et al. 2017), ``a2c`` (Mnih et al. 2016), ``cpo`` (Achiam et al.
   2017), ``impala`` (Espeholt et al. 2018); each exposes ``XConfig`` and
-  ``train(config, log) -> TrainResult``.
-* ``study``: learning curves over seeds, confidence bands, the figures.
+  ``train(config, log) -> TrainResult``, calling ``log(metrics, step)`` once per update with
+  ``step`` the environment steps taken so far.
+
+Experiments that use them (seed studies, single runs) live in ``algorithms/weeks/``; learning
+curves over seeds and confidence bands in :mod:`algorithms.harness`.
 
 Modules import torch and Gymnasium at the top: import them only where training happens.
 """

@@ -16,6 +16,7 @@ part that no tokenizer sees in training:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
@@ -60,6 +61,7 @@ LANGUAGES: dict[str, Language] = {lang.code: lang for lang in [
 DOC_LANGUAGES = tuple(code for code, lang in LANGUAGES.items() if lang.docs)
 DOMAINS = ("prose", "code", "science")
 UDHR_TRAIN_BLOCKS = 21  # title, preamble, Articles 1–19
+DOCS_LINES = 618  # the line-aligned part of every translation of the tutorial
 DOCS_TRAIN_LINES = 500
 
 
@@ -94,7 +96,7 @@ def udhr(code: str, split: str) -> list[str]:
 
 def docs(code: str, split: str) -> list[str]:
     """The Python tutorial in language ``code`` (one of ``DOC_LANGUAGES``), line-aligned."""
-    lines = _read(f"pydocs_tutorial/{LANGUAGES[code].docs}.txt").split("\n")[:618]
+    lines = _read(f"pydocs_tutorial/{LANGUAGES[code].docs}.txt").split("\n")[:DOCS_LINES]
     part = lines[:DOCS_TRAIN_LINES] if split == "train" else lines[DOCS_TRAIN_LINES:]
     return [line for line in part if line.strip()]
 
@@ -142,3 +144,21 @@ def training_mix(mix: str, languages: tuple[str, ...], domain_bytes: int | None,
 
 def n_bytes(lines: list[str]) -> int:
     return sum(len(line.encode("utf-8")) for line in lines)
+
+
+def held_out(languages: tuple[str, ...], eval_bytes: int | None) -> dict[str, list[str]]:
+    """Every held-out text by name: the English domains (at most ``eval_bytes`` each),
+    ``udhr_<code>`` for every language and ``docs_<code>`` for those the tutorial has."""
+    sets = {name: domain(name, "test", eval_bytes) for name in DOMAINS}
+    sets |= {f"udhr_{code}": udhr(code, "test") for code in languages}
+    sets |= {f"docs_{code}": docs(code, "test") for code in languages if code in DOC_LANGUAGES}
+    return sets
+
+
+def by_script(languages: Sequence[str]) -> list[str]:
+    """``languages`` grouped by script, in the order scripts and languages have in
+    ``LANGUAGES`` (English first)."""
+    scripts = list(dict.fromkeys(lang.script for lang in LANGUAGES.values()))
+    order = list(LANGUAGES)
+    return sorted(languages, key=lambda code: (scripts.index(LANGUAGES[code].script),
+                                               order.index(code)))

@@ -85,6 +85,14 @@ def text_stats(lines: Sequence[str], encoded: Iterable[Sequence[int]],
     return stats
 
 
+def pooled(stats: Iterable[TextStats]) -> TextStats:
+    """The statistics of several texts taken together, as if they were one text."""
+    total = TextStats()
+    for item in stats:
+        total = total.merge(item)
+    return total
+
+
 def _probabilities(counts: Counter[int]) -> np.ndarray:
     values = np.array([n for n in counts.values() if n > 0], dtype=float)
     return values / values.sum() if len(values) else values

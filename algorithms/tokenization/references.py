@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from algorithms.tokenization import unigram, wordpiece
+from algorithms.tokenization import metrics, unigram, wordpiece
 from algorithms.tokenization.bpe import train_bpe, truncate
 from algorithms.tokenization.tokenizer import Tokenizer
 
@@ -62,6 +62,10 @@ class Trained:
     train_seconds: float
     model: object = None
     pieces: Callable[[int], str] | None = None  # id -> readable token
+
+    def stats(self, lines: list[str]) -> metrics.TextStats:
+        """The token statistics of ``lines`` encoded line by line (unknown tokens counted)."""
+        return metrics.text_stats(lines, self.encode_lines(lines), self.unk_id)
 
 
 def train(method: str, lines: Sequence[str], vocab_sizes: Sequence[int],

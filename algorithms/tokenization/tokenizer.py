@@ -53,6 +53,12 @@ def bytes_to_unicode() -> dict[int, str]:
     return dict(sorted(table.items()))
 
 
+def show_token(token: bytes) -> str:
+    """A token as readable text for tables: UTF-8 (broken characters as U+FFFD), a space as
+    ␣ and a newline as ⏎."""
+    return token.decode("utf-8", errors="replace").replace(" ", "␣").replace("\n", "⏎")
+
+
 def _printable(token: bytes) -> str:
     table = bytes_to_unicode()
     return "".join(table[b] for b in token)

@@ -1,23 +1,95 @@
-"""What the single-run RL experiments of weeks 4, 6 and 7 share (kept free of torch and gymnasium,
-so that ``forge weeks`` stays light)."""
+"""What the RL experiments of weeks 4, 6 and 7 share: building an algorithm's config from a week
+config, training it, the single-run experiment, the return measurement of a seed study.
+
+A week config never re-declares an algorithm's hyperparameters: it holds overrides of the fields
+of the algorithm's own dataclass (``ppo.PPOConfig``, ...) in a dict (``algo``), which
+:meth:`ExperimentConfig.for_profile` merges key by key with the profile's values, and builds the
+dataclass only when a run starts. The algorithm modules import torch at the top, so this module
+names them instead of importing them: importing a week package stays free of torch and
+Gymnasium, and ``forge weeks`` stays light.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import importlib
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from algorithms.experiment import ExperimentConfig
 
 UNITS = {"*steps*": "steps", "*wall_s": "s", "*sps": "steps/s", "*episodes": "episodes"}
 
+# module of algorithms.policy → its config dataclass (each module also has ``train``)
+CONFIG_TYPES = {"reinforce": "ReinforceConfig", "npg": "NPGConfig", "trpo": "TRPOConfig",
+                "ppo": "PPOConfig", "a2c": "A2CConfig", "cpo": "CPOConfig",
+                "impala": "ImpalaConfig"}
+
+
+def algorithm_config(algorithm: str, overrides: Mapping[str, Any], **fixed: Any) -> Any:
+    """``algorithms.policy.<algorithm>``'s config dataclass from a week config's ``overrides``
+    (its ``algo``) and the values the experiment ``fixed`` itself (seed, budget, the swept
+    field). A field the dataclass lacks, or an override of a fixed value, is an error."""
+    config_type = getattr(importlib.import_module(f"algorithms.policy.{algorithm}"),
+                          CONFIG_TYPES[algorithm])
+    fields = {f.name for f in dataclasses.fields(config_type)}
+    unknown = sorted((set(overrides) | set(fixed)) - fields)
+    if unknown:
+        raise ValueError(f"{config_type.__name__} has no field {', '.join(unknown)} "
+                         f"(its fields: {', '.join(sorted(fields))})")
+    clash = sorted(set(overrides) & set(fixed))
+    if clash:
+        raise ValueError(f"{config_type.__name__}: {', '.join(clash)} is set by the experiment "
+                         "itself and cannot be overridden in algo")
+    return config_type(**overrides, **fixed)
+
+
+def train(algo_config: Any, log: Any = None) -> Any:
+    """Train the algorithm whose config ``algo_config`` is (its module's ``train``)."""
+    module = importlib.import_module(type(algo_config).__module__)
+    return module.train(algo_config) if log is None else module.train(algo_config, log=log)
+
+
+def seeded_method(key: str, label: str, algo_config: Any, panel: str = "") -> Any:
+    """A seed-study method that trains ``algo_config`` with the seed it is given."""
+    from algorithms.harness import Method
+
+    return Method(key, label, lambda seed: train(dataclasses.replace(algo_config, seed=seed)),
+                  panel)
+
+
+class StudyConfig(ExperimentConfig):
+    """A seed study: seeds ``seed, seed + 1, …`` inside one run, curves on a grid of
+    ``grid_points`` environment steps."""
+
+    n_seeds: int = 3
+    grid_points: int = 60
+
+    @property
+    def seeds(self) -> range:
+        return range(self.seed, self.seed + self.n_seeds)
+
+
+def measure_returns(result: Any, grid: Any) -> Any:
+    """The measurement every RL seed study takes: the 20-episode moving-average return on the
+    grid, the mean return of the last 20 episodes, and the wall time."""
+    from algorithms.harness import Measurement, curve
+
+    return Measurement(curves={"episodic_return": curve(result.episodes, grid)},
+                       scalars={"final_return": result.episodes.mean_return(20),
+                                "wall_s": result.wall_s})
+
+
+# ----------------------------------------------------------------------------- single runs
 
 class SingleRunConfig(ExperimentConfig):
-    """One algorithm trained on one seed (the runner's): every field but the runner's and
-    ``eval_episodes`` is a hyperparameter passed straight to the algorithm's own config."""
+    """One algorithm trained on one seed (the runner's). ``algo`` holds the algorithm config's
+    fields that the experiment sets (everything else keeps the dataclass default)."""
 
+    algorithm: ClassVar[str]  # the module of algorithms.policy that trains it
+    algo: dict[str, Any] = {}
     eval_episodes: int = 20  # held-out episodes of the trained policy, acting with its mode
-
-    def algorithm_kwargs(self, *exclude: str) -> dict[str, Any]:
-        return self.model_dump(exclude={"profile", "seed", "eval_episodes", *exclude})
+    random_episodes: int = 0  # episodes of the uniform random policy to compare with (0: none)
 
     @classmethod
     def for_profile(cls, profile: str, seed: int = 0, **overrides: Any) -> ExperimentConfig:
@@ -25,19 +97,28 @@ class SingleRunConfig(ExperimentConfig):
             overrides = {"eval_episodes": 2, **overrides}
         return super().for_profile(profile, seed, **overrides)
 
+    def algorithm_configs(self) -> dict[str, Any]:
+        """The one algorithm config this run trains, keyed by the algorithm."""
+        return {self.algorithm: algorithm_config(self.algorithm, self.algo, seed=self.seed)}
 
-def single_run(tracker: Any, train: Any, algo_config: Any, label: str,
-               target: float | None = None, extra_curve: str | None = None,
-               eval_episodes: int = 0) -> dict[str, float]:
-    """One algorithm, one seed (the runner's seed): log its CleanRL metrics every update, draw its
+
+def single_run(tracker: Any, config: SingleRunConfig, label: str,
+               target: float | None = None) -> dict[str, float]:
+    """One algorithm, one seed (the runner's): log its CleanRL metrics every update, draw its
     learning curve, and summarise: last-20-episode mean return, steps to the target, SPS; with
-    ``eval_episodes``, also the trained policy's deterministic return on held-out seeds."""
+    ``config.eval_episodes``, also the trained policy's deterministic return on held-out seeds;
+    with ``config.random_episodes``, also the random policy's return and the margin over it."""
     import numpy as np
 
     from algorithms.harness import curve
     from algorithms.plotting import band_figure
 
-    result = train(algo_config, log=tracker.log)
+    (algo_config,) = config.algorithm_configs().values()
+    if config.eval_episodes and algo_config.normalize_env:
+        raise ValueError("evaluation runs the policy on raw observations, but this one is trained "
+                         "on normalised ones: set eval_episodes to 0 or normalize_env to False")
+    result = train(algo_config, log=lambda metrics, step: tracker.log(metrics, step=step,
+                                                                      x="env_step"))
     episodes = result.episodes
     grid = np.linspace(0, result.global_step, 100)
     panels = {f"{algo_config.env_id} · {label}": {label: (grid, curve(episodes, grid)[None])}}
@@ -58,18 +139,21 @@ def single_run(tracker: Any, train: Any, algo_config: Any, label: str,
         summary["reached_target"] = float(summary["final_return"] >= target)
         if solved is not None:
             summary["steps_to_target"] = float(solved)
-    if extra_curve == "cost":
-        summary["final_cost"] = episodes.mean_cost(20)
-    if eval_episodes and not getattr(algo_config, "normalize_env", False):
+    if config.eval_episodes:
         from algorithms.policy.envs import evaluate
 
-        returns = evaluate(result.agent, algo_config.env_id, eval_episodes,
+        returns = evaluate(result.agent, algo_config.env_id, config.eval_episodes,
                            seed=10_000 + 100 * algo_config.seed)
         summary["eval_return"] = float(np.mean(returns))
         summary["eval_return_std"] = float(np.std(returns))
-        tracker.log({"eval/episodic_return": summary["eval_return"]}, step=result.global_step)
+        tracker.log({"eval/episodic_return": summary["eval_return"]}, step=result.global_step,
+                    x="env_step")
         if target is not None:
             summary["eval_reached_target"] = float(summary["eval_return"] >= target)
+    if config.random_episodes:
+        summary["random_return"] = random_return(algo_config.env_id, config.random_episodes,
+                                                 config.seed)
+        summary["return_over_random"] = summary["final_return"] - summary["random_return"]
     return summary
 
 

@@ -8,6 +8,11 @@
 * A published post may link to its companion edition while that one is still a draft. Drafts
   are left out of ``mkdocs build``, so such links are turned into plain text marked "not
   published yet" instead of pointing at a missing page.
+* A post's figures (any file under the posts folder that is not a page) ship only with a page
+  that links to them: a draft's figures, and figures no post uses any more, stay out of the site.
+
+Post names and front matter are read through ``forge_cli.posts``, the one definition of the post
+format (MkDocs runs in forge's own interpreter, so it is importable here).
 """
 
 from __future__ import annotations
@@ -18,12 +23,13 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 from mkdocs.plugins import event_priority
+from mkdocs.structure.files import InclusionLevel
+
+from forge_cli.posts import POSTS_DIR, local_targets, parse_post_name, split_front_matter
 
 FEED_IMAGE = "assets/forge-logo.png"
 
 _unpublished: set[str] = set()
-_POST = re.compile(r"^week(\d{2})-post(\d+)-(\w+)\.md$")
-_TITLE = re.compile(r"^title:\s*(.+?)\s*$", re.MULTILINE)
 _ANCHOR = re.compile(r'<a\b[^>]*?\shref="(?P<href>[^"#]*)(?:#[^"]*)?"[^>]*>(?P<text>.*?)</a>', re.DOTALL)
 _EXTERNAL = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|/)")
 
@@ -41,11 +47,29 @@ def on_config(config):
 
 
 def on_env(env, config, files):
-    # By now the blog plugin has decided which posts are drafts left out of this build.
+    # By now the blog plugin has decided which posts are drafts left out of this build, and the
+    # pages that are built have been read; static files are copied right after this event.
     _unpublished.clear()
     excluded = files.documentation_pages(inclusion=lambda level: level.is_excluded())
     _unpublished.update(file.url.strip("/") for file in excluded)
+    _leave_out_unused_post_files(config, files)
     return env
+
+
+def _leave_out_unused_post_files(config, files) -> None:
+    blog_dir = Path(config.config_file_path).parent
+    posts = posixpath.relpath((blog_dir / POSTS_DIR).as_posix(), Path(config.docs_dir).as_posix())
+    used = set()
+    for page in files.documentation_pages():  # the pages this build renders
+        markdown = page.page.markdown if page.page and page.page.markdown is not None else (
+            Path(page.abs_src_path).read_text(encoding="utf-8"))
+        folder = posixpath.dirname(page.src_uri)
+        used.update(posixpath.normpath(posixpath.join(folder, target))
+                    for target in local_targets(markdown))
+    for file in files:
+        if (not file.is_documentation_page() and file.src_uri.startswith(posts + "/")
+                and file.src_uri not in used):
+            file.inclusion = InclusionLevel.EXCLUDED
 
 
 def on_post_page(output, page, config):
@@ -68,12 +92,16 @@ def on_post_page(output, page, config):
 
 def on_page_markdown(markdown, page, config, files):
     name = posixpath.basename(page.file.src_uri)
-    match = _POST.match(name)
-    if not match:
+    parsed = parse_post_name(name)
+    if parsed is None:
         return markdown
-    edition = match.group(3)
-    series = sorted((int(m.group(1)), int(m.group(2)), f) for f in files.documentation_pages()
-                    if (m := _POST.match(posixpath.basename(f.src_uri))) and m.group(3) == edition)
+    edition = parsed[2]
+    series = []
+    for file in files.documentation_pages():
+        found = parse_post_name(posixpath.basename(file.src_uri))
+        if found and found[2] == edition:
+            series.append((found[0], found[1], file))
+    series.sort(key=lambda entry: entry[:2])
     names = [posixpath.basename(f.src_uri) for _, _, f in series]
     here = names.index(name)
     links = []
@@ -89,6 +117,6 @@ def on_page_markdown(markdown, page, config, files):
 
 def _series_link(entry) -> str:
     week, post, file = entry
-    found = _TITLE.search(Path(file.abs_src_path).read_text(encoding="utf-8"))
-    title = found.group(1).strip("'\"") if found else file.src_uri
+    meta, _ = split_front_matter(Path(file.abs_src_path).read_text(encoding="utf-8"))
+    title = str((meta or {}).get("title") or file.src_uri)
     return f"[Week {week}, post {post}: {title}]({posixpath.basename(file.src_uri)})"

@@ -1,0 +1,182 @@
+"""What a draft is written from: the post spec, the week's notes, facts, tables and figures.
+
+:func:`build_context` gathers a :class:`DraftContext` for one post (bad input is reported here,
+before any model is called); :func:`context_variables` is what the Jinja templates see.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from forge_cli.config import Settings
+from forge_cli.curriculum import Post, Week, load_curriculum
+from forge_cli.errors import BadInput, ForgeError
+from forge_cli.facts import FactsTable, build_facts
+from forge_cli.notes import headline_picks, notes_path, read_notes
+from forge_cli.posts import Edition, post_file_name, posts_dir, split_front_matter
+from forge_cli.store import RunStore, safe_key
+
+
+class FigureRef(BaseModel):
+    key: str
+    """``<experiment>/<figure key>``: what a ``{{ figure:... }}`` placeholder names."""
+    caption: str
+    source: Path
+    run_id: str
+    site_file: str
+    """Where the figure lives in the site, relative to the posts folder. The name carries a hash
+    of the image, so a newer run's figure never replaces the one an approved post shows."""
+
+
+class TableRef(BaseModel):
+    key: str
+    columns: list[str]
+    rows: list[list[Any]]
+    run_id: str
+
+
+class PostRef(BaseModel):
+    week: int
+    post: int
+    title: str
+    file: str
+    """File name in the posts folder (posts link to each other relatively)."""
+
+
+class DraftContext(BaseModel):
+    """Everything a draft is written from; tests inspect it directly."""
+
+    week: Week
+    post: Post
+    edition: Edition
+    notes: str
+    notes_sections: dict[str, str]
+    facts: FactsTable
+    tables: list[TableRef]
+    figures: list[FigureRef]
+    earlier_posts: list[PostRef]
+    companion: PostRef
+    run_ids: list[str]
+    profile: str
+    """The profile every fact, table and figure comes from (RunStore.latest picks one)."""
+
+    @property
+    def file_name(self) -> str:
+        return post_file_name(self.week.number, self.post.number, self.edition)
+
+
+def parse_sections(markdown: str) -> dict[str, str]:
+    """``## Heading`` → section text (front matter, title and HTML comments dropped)."""
+    body = re.sub(r"<!--.*?-->", "", split_front_matter(markdown)[1], flags=re.DOTALL)
+    sections: dict[str, str] = {}
+    current = None
+    for line in body.splitlines():
+        if line.startswith("## "):
+            current = line[3:].strip().lower()
+            sections[current] = ""
+        elif current is not None:
+            sections[current] += line + "\n"
+    return {name: text.strip() for name, text in sections.items()}
+
+
+def build_context(settings: Settings, week_number: int, post_number: int,
+                  edition: Edition, profile: str | None = None) -> DraftContext:
+    week = load_curriculum().week(week_number)
+    try:
+        post = week.post(post_number)
+    except KeyError:
+        raise BadInput(f"week {week.number} has no post {post_number} "
+                       f"(it has {len(week.posts)})") from None
+    notes_file = notes_path(settings, week.number)
+    if not notes_file.is_file():
+        raise ForgeError(f"no notes for week {week.number}: write {notes_file} first "
+                         f"(`forge notes {week.slug}` starts it)")
+    latest = RunStore(settings.path("runs")).latest(week.number, profile)
+    if not latest.records:
+        raise ForgeError(latest.why_empty())
+    records = latest.records
+    # Tables and figures come from one run per experiment (the lowest seed); facts from all seeds.
+    representative = {}
+    for record in records:
+        representative.setdefault(record.experiment, record)
+    tables = [_table_ref(record, entry)
+              for record in representative.values() for entry in record.tables]
+    figures = [_figure_ref(week, record, entry)
+               for record in representative.values() for entry in record.figures]
+    notes = read_notes(settings, week.number)
+    headline_picks(split_front_matter(notes)[0], notes_file)  # a bad pick fails here, before any write
+    existing = {path.name for path in posts_dir(settings.path("blog")).glob("*.md")}
+    earlier = []
+    for number in post.connects_to:
+        for other in load_curriculum().week(number).posts:
+            name = post_file_name(number, other.number, edition)
+            if name in existing and (number, other.number) != (week.number, post.number):
+                earlier.append(PostRef(week=number, post=other.number, title=other.title, file=name))
+    companion_edition = "manager" if edition == "scientist" else "scientist"
+    return DraftContext(
+        week=week, post=post, edition=edition, notes=notes, notes_sections=parse_sections(notes),
+        facts=build_facts(week.number, records), tables=tables, figures=figures,
+        earlier_posts=earlier,
+        companion=PostRef(week=week.number, post=post.number, title=post.title,
+                          file=post_file_name(week.number, post.number, companion_edition)),
+        run_ids=sorted(record.id for record in records), profile=latest.profile)
+
+
+def _table_ref(record, entry) -> TableRef:
+    table = record.table(entry.key)
+    try:
+        return TableRef(key=f"{record.experiment}/{entry.key}", run_id=record.id,
+                        columns=table["columns"], rows=table["rows"])
+    except ValidationError:
+        raise BadInput(f"{record.path / entry.file}: not a table of named columns and rows "
+                       "(a corrupt run: run the experiment again)") from None
+
+
+def _figure_ref(week: Week, record, entry) -> FigureRef:
+    source = record.path / entry.file
+    try:
+        digest = hashlib.sha256(source.read_bytes()).hexdigest()[:10]
+    except OSError as error:
+        raise BadInput(f"{source}: cannot read the figure ({error.strerror or error}): "
+                       "a corrupt run, run the experiment again") from None
+    name = f"{safe_key(record.experiment + '/' + entry.key)}.{digest}{source.suffix}"
+    return FigureRef(key=f"{record.experiment}/{entry.key}", caption=entry.caption, source=source,
+                     run_id=record.id, site_file=f"figures/{week.slug}/{name}")
+
+
+def context_variables(context: DraftContext) -> dict[str, Any]:
+    headline = headlines(context)
+    return {"week": context.week, "post": context.post, "edition": context.edition,
+            "notes": context.notes, "sections": context.notes_sections,
+            "facts": list(context.facts.facts.values()), "tables": context.tables,
+            "figures": context.figures, "earlier_posts": context.earlier_posts,
+            "companion": context.companion,
+            "headline_facts": list(headline["facts"]), "headline_figures": headline["figures"],
+            "headline_tables": headline["tables"],
+            "fact_label": lambda key: headline["facts"].get(key) or key,
+            "fact_ref": lambda key: f"{{{{ fact:{key} }}}}",
+            "table_ref": lambda key: f"{{{{ table:{key} }}}}",
+            "figure_ref": lambda key: f"{{{{ figure:{key} }}}}"}
+
+
+def headlines(context: DraftContext) -> dict[str, Any]:
+    """What the posts lead with: the author's picks in the notes' front matter, else defaults
+    (every figure, the tables of at most 20 rows, and the facts when there are few). Picks that
+    the current runs lack (a smaller profile, a renamed metric) are left out."""
+    meta = split_front_matter(context.notes)[0] or {}
+    facts: dict[str, str] = {}
+    for item in meta.get("headline_facts") or (
+            list(context.facts.facts) if len(context.facts.facts) <= 12 else []):
+        facts.update(item if isinstance(item, dict) else {item: ""})
+    figures = {figure.key for figure in context.figures}
+    tables = {table.key for table in context.tables}
+    return {"facts": {key: label for key, label in facts.items() if key in context.facts.facts},
+            "figures": [key for key in meta.get("headline_figures") or sorted(figures)
+                        if key in figures],
+            "tables": [key for key in meta.get("headline_tables") or
+                       [t.key for t in context.tables if len(t.rows) <= 20] if key in tables]}

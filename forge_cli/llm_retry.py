@@ -1,0 +1,196 @@
+"""The retry policy and cost cap every LLM backend shares.
+
+Retries (429, 529, 5xx, timeouts, dropped connections, streams that break midway) are done here,
+not by a client library, so each one can be reported through ``on_retry(attempt, reason,
+wait_s)``. A retry restarts the request from the beginning: text already passed to ``on_text`` is
+sent again, so a live display should clear what it has shown when ``on_retry`` is called.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from forge_cli.config import ModelPrice, Settings
+from forge_cli.llm import (CostCapExceeded, EstimateCallback, LLMError, LLMRequest, LLMResponse,
+                           RetryCallback, TextCallback)
+
+BACKOFF_BASE_S = 1.0
+BACKOFF_CAP_S = 60.0
+RETRY_AFTER_MAX_S = 300.0
+"""A server's ``retry-after`` is honoured as given, up to this many seconds."""
+
+_RETRYABLE_STATUS = {
+    408: "408 request timeout",
+    429: "429 rate limited",
+    500: "500 server error",
+    502: "502 bad gateway",
+    503: "503 service unavailable",
+    504: "504 gateway timeout",
+    529: "529 overloaded",
+}
+_NOT_RETRYABLE_5XX = {501, 505}
+# Error types that an Anthropic stream can report mid-way (in an ``error`` event, HTTP status 200).
+_RETRYABLE_ERROR_TYPES = {
+    "overloaded_error": "overloaded",
+    "rate_limit_error": "rate limited",
+    "api_error": "server error",
+    "timeout_error": "timeout",
+}
+
+
+@dataclass
+class Failure:
+    retryable: bool
+    reason: str
+    detail: str = ""
+    retry_after: float | None = None
+
+
+class StreamIncomplete(Exception):
+    """The response stream ended before its final event: treated as a dropped connection."""
+
+
+class StatusFailure(Exception):
+    """An HTTP error status (or an error event inside a stream) from an OpenAI-compatible server."""
+
+    def __init__(self, status: int, headers: Any, error_type: str | None, detail: str):
+        super().__init__(detail)
+        self.status = status
+        self.headers = headers
+        self.error_type = error_type
+        self.detail = detail
+
+
+def one_line(text: object, limit: int = 300) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _retry_after_s(headers: Any) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` / ``retry-after`` (seconds or an HTTP date)."""
+    if headers is None:
+        return None
+    try:
+        if (value := headers.get("retry-after-ms")) is not None:
+            return max(0.0, float(value) / 1000)
+    except (TypeError, ValueError):
+        pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def status_failure(status: int, headers: Any, error_type: str | None, detail: str) -> Failure:
+    detail = one_line(detail)
+    if status in _RETRYABLE_STATUS:
+        return Failure(True, _RETRYABLE_STATUS[status], detail, _retry_after_s(headers))
+    if status >= 500 and status not in _NOT_RETRYABLE_5XX:
+        return Failure(True, f"{status} server error", detail, _retry_after_s(headers))
+    if status < 400:  # an error event inside a stream that had started with 200
+        if error_type in _RETRYABLE_ERROR_TYPES:
+            return Failure(True, f"{_RETRYABLE_ERROR_TYPES[error_type]} (mid-stream)", detail)
+        return Failure(False, f"{error_type or 'error'} (mid-stream)", detail)
+    return Failure(False, f"{status} {error_type or 'error'}", detail)
+
+
+def transport_failure(exc: BaseException) -> Failure | None:
+    """Timeouts and connection errors raised by httpx / httpx2 (e.g. while reading a stream)."""
+    for name in ("httpx2", "httpx"):
+        module = sys.modules.get(name)
+        if module is None:
+            continue
+        if isinstance(exc, module.TimeoutException):
+            return Failure(True, "timeout", one_line(exc) or type(exc).__name__)
+        if isinstance(exc, module.TransportError):
+            return Failure(True, "connection error", one_line(exc) or type(exc).__name__)
+    return None
+
+
+class RetryingBackend:
+    """What a backend shares: the cost cap, the retry loop and its backoff. A subclass provides
+    ``name``, ``estimate``, ``_attempt`` (one try) and ``_classify`` (which failures to retry)."""
+
+    name = "?"
+
+    def __init__(self, settings: Settings, *, sleep: Callable[[float], None] | None = None,
+                 rng: random.Random | None = None):
+        self.settings = settings
+        self.sleep = sleep or time.sleep
+        self.rng = rng or random.Random()
+
+    def estimate(self, request: LLMRequest) -> tuple[int, float | None]:
+        raise NotImplementedError
+
+    def _attempt(self, request: LLMRequest, on_text: TextCallback | None) -> LLMResponse:
+        raise NotImplementedError
+
+    def _classify(self, exc: Exception) -> Failure | None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release connections (a backend may still be used afterwards: it reconnects)."""
+
+    def price(self, model: str) -> ModelPrice | None:
+        return self.settings.llm.prices.get(model)
+
+    def backoff_s(self, attempt: int, failure: Failure) -> float:
+        """``retry-after`` when the server sent one, else exponential backoff with jitter:
+        base 1 s doubling per attempt, capped at 60 s, times a random factor in [0.5, 1)."""
+        if failure.retry_after is not None:
+            return min(failure.retry_after, RETRY_AFTER_MAX_S)
+        delay = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1))
+        return delay * (0.5 + 0.5 * self.rng.random())
+
+    def generate(self, request: LLMRequest, on_text: TextCallback | None = None,
+                 on_retry: RetryCallback | None = None,
+                 on_estimate: EstimateCallback | None = None) -> LLMResponse:
+        """Estimate the request once (reported through ``on_estimate``), refuse it when above
+        ``llm.max_cost_usd``, then send it, retrying as configured. Raises CostCapExceeded
+        before sending anything, LLMError when it fails."""
+        tokens, cost = self.estimate(request)
+        if on_estimate is not None:
+            on_estimate(tokens, cost)
+        cap = self.settings.llm.max_cost_usd
+        if cost is not None and cost > cap:
+            raise CostCapExceeded(
+                f"estimated cost ${cost:.4f} ({tokens} input + up to {request.max_tokens} "
+                f"output tokens of {request.model}) is above llm.max_cost_usd = ${cap:.2f}; "
+                "nothing was sent")
+        retries = 0
+        while True:
+            try:
+                response = self._attempt(request, on_text)
+                return response.model_copy(update={"retries": retries})
+            except Exception as exc:
+                failure = self._classify(exc)
+                if failure is None:
+                    raise
+                detail = f": {failure.detail}" if failure.detail else ""
+                if not failure.retryable:
+                    hint = " (check the API key)" if failure.reason.startswith("401") else ""
+                    raise LLMError(f"{self.name}: {failure.reason}{detail}{hint}") from exc
+                if retries >= max(0, self.settings.llm.max_retries):
+                    attempts = retries + 1
+                    raise LLMError(f"{self.name}: gave up after {attempts} attempt"
+                                   f"{'s' if attempts != 1 else ''}; last failure: "
+                                   f"{failure.reason}{detail}") from exc
+                retries += 1
+                wait = self.backoff_s(retries, failure)
+                if on_retry is not None:
+                    on_retry(retries, failure.reason, wait)
+                self.sleep(wait)
