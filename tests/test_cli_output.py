@@ -10,7 +10,7 @@ from typing import ClassVar
 import pytest
 from rich.console import Console
 
-import forge_cli.app as app_module
+import forge_cli.cli_common as cli_common
 from algorithms.experiment import ExperimentConfig
 from forge_cli.check import check_week
 from forge_cli.config import load_settings
@@ -30,8 +30,8 @@ def terminal(project, monkeypatch):
     """``forge ARGS`` at a given width, with consoles sized the way a real terminal sizes them
     (COLUMNS), not pinned to whatever width the test process started with."""
     monkeypatch.delenv("COLUMNS", raising=False)
-    monkeypatch.setattr(app_module, "console", Console())
-    monkeypatch.setattr(app_module, "errors", Console(stderr=True))
+    monkeypatch.setattr(cli_common, "console", Console())
+    monkeypatch.setattr(cli_common, "errors", Console(stderr=True))
 
     def run(*args: str, width: int = 80):
         return forge(*args, env={"COLUMNS": str(width), "TERM": "xterm"})

@@ -47,3 +47,13 @@ def test_smoke_summaries_keep_the_keys_recorded_before_the_layout_move(week):
         stable = {key for key in summary if not key.startswith(TIMING_DEPENDENT)}
         expected = {key for key in recorded[name] if not key.startswith(TIMING_DEPENDENT)}
         assert stable == expected, (name, sorted(stable ^ expected))
+
+
+MAX_MODULE_LINES = 420  # "no module over ~400 lines": small, exact modules read in one sitting
+
+
+@pytest.mark.parametrize("package", ["algorithms", "forge_cli"])
+def test_no_module_is_longer_than_a_sitting(package):
+    long = {str(path.relative_to(ROOT)): n for path in sorted((ROOT / package).rglob("*.py"))
+            if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert not long, long
