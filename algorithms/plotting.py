@@ -21,20 +21,28 @@ PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F
            "#000000")
 
 DPI = 150
+POST_WIDTH_PX = 690
+"""How wide a figure is shown in a post (Material's content column): the sizes below are chosen
+so that a figure of up to :data:`MAX_PANELS_PER_ROW` default panels still has tick labels of
+about 9 px or more there, before any zoom."""
+MAX_PANELS_PER_ROW = 3
+"""Figures with more panels wrap them into rows (:func:`panel_grid`)."""
+PANEL_SIZE = (4.0, 3.2)
+"""Inches per panel, width × height, when a figure does not set ``figsize``."""
 
 STYLE: dict[str, Any] = {
     "figure.dpi": DPI,
     "savefig.dpi": DPI,
     "savefig.bbox": "tight",
-    "font.size": 10,
-    "axes.titlesize": 11,
+    "font.size": 12,
+    "axes.titlesize": 13,
     "axes.titleweight": "bold",
-    "axes.labelsize": 10,
-    "xtick.labelsize": 9,
-    "ytick.labelsize": 9,
-    "legend.fontsize": 9,
+    "axes.labelsize": 12,
+    "xtick.labelsize": 11.5,
+    "ytick.labelsize": 11.5,
+    "legend.fontsize": 11,
     "legend.frameon": False,
-    "figure.titlesize": 12,
+    "figure.titlesize": 14,
     "figure.titleweight": "bold",
     "axes.spines.top": False,
     "axes.spines.right": False,
@@ -50,13 +58,20 @@ STYLE: dict[str, Any] = {
 def figure(nrows: int = 1, ncols: int = 1, **kw: Any) -> tuple[plt.Figure, Any]:
     """A new figure in forge's style: ``(fig, axes)`` exactly as ``plt.subplots`` returns them.
 
-    ``figsize`` defaults to 4.4 × 3.4 inches per panel; every other keyword goes to
+    ``figsize`` defaults to :data:`PANEL_SIZE` per panel; every other keyword goes to
     ``plt.subplots`` (``sharex``, ``squeeze``, ``gridspec_kw``, ...). The layout is constrained,
     so titles, colour bars and legends never overlap.
     """
     plt.rcParams.update(STYLE)
-    kw.setdefault("figsize", (4.4 * ncols, 3.4 * nrows))
+    kw.setdefault("figsize", (PANEL_SIZE[0] * ncols, PANEL_SIZE[1] * nrows))
     return plt.subplots(nrows, ncols, layout="constrained", **kw)
+
+
+def panel_grid(n: int) -> tuple[int, int]:
+    """(rows, columns) for ``n`` panels, at most :data:`MAX_PANELS_PER_ROW` per row: a row of
+    six panels shown 690 px wide would have unreadable labels."""
+    ncols = max(1, min(MAX_PANELS_PER_ROW, n))
+    return -(-max(n, 1) // ncols), ncols
 
 
 def band_figure(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], ylabel: str,
@@ -65,8 +80,10 @@ def band_figure(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], yla
     """One panel per key of ``panels``; each maps label → (grid, curves[seed, step])."""
     from algorithms.harness import mean_ci
 
-    n = len(panels)
-    fig, axes = figure(1, n, squeeze=False)
+    nrows, ncols = panel_grid(len(panels))
+    fig, axes = figure(nrows, ncols, squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
     for ax, (panel, lines) in zip(axes.flat, panels.items()):
         for i, (label, (grid, curves)) in enumerate(lines.items()):
             mean, half = mean_ci(curves)
@@ -78,7 +95,7 @@ def band_figure(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], yla
         ax.set(title=panel, xlabel=xlabel, ylabel=ylabel)
         if logy:
             ax.set_yscale("log")
-        ax.legend(loc="best", fontsize=7)
+        ax.legend(loc="best", fontsize="small")
     if title:
         fig.suptitle(title)
     return fig

@@ -1,9 +1,12 @@
 """``forge check``: everything that would make a post wrong, flagged before a reader sees it.
 
 Per post of the week: invalid front matter; unknown placeholders; facts whose runs changed since
-drafting; numbers in the prose that come from no fact, run result or note (a model's invented
-figures); broken figure and cross-post links; equations KaTeX cannot render; and a manager
-edition citing a fact its scientist edition does not.
+drafting; code excerpts whose source changed (or is gone) since drafting; numbers in the prose
+that come from no fact, run result or note (a model's invented figures); broken figure and cross-post links; equations KaTeX cannot render; and a manager
+edition citing a fact its scientist edition does not. What else a reviewer would catch
+(near-identical posts, a brief's unmet requirements, figures and tables the text never
+mentions, symbols in a manager edition; template stubs left in the notes) is in
+``check_review`` and ``check_notes``.
 """
 
 from __future__ import annotations
@@ -12,12 +15,16 @@ import json
 import re
 import shutil
 import subprocess
+from collections.abc import Collection
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
+from forge_cli.check_notes import notes_stubs
+from forge_cli.check_review import near_identical, review_problems
+from forge_cli.code_refs import source_root, stale_references, valid_record
 from forge_cli.config import Settings
 from forge_cli.curriculum import load_curriculum
 from forge_cli.facts import build_facts
@@ -59,9 +66,12 @@ def check_week(settings: Settings, week: int) -> list[Finding]:
     allowed = _allowed_numbers(settings, week, records, facts)
     findings: list[Finding] = []
     cited: dict[tuple[int, str], set[str]] = {}
+    stubs = notes_stubs(settings, week)
+    bodies: list[tuple[str, int, str, str]] = []
     for path in posts:
         add = lambda kind, message: findings.append(Finding(post=path.name, kind=kind, message=message))  # noqa: E731
-        meta, body = split_front_matter(read_post_text(path))  # BadInput: not UTF-8
+        text = read_post_text(path)  # BadInput: not UTF-8
+        meta, body = split_front_matter(text)
         problem = _front_matter_problem(meta)
         if problem:
             add("front matter", problem)
@@ -70,8 +80,6 @@ def check_week(settings: Settings, week: int) -> list[Finding]:
         if provenance.get("profile") == "smoke":
             add("smoke profile", "its facts come from smoke runs (seconds long, not meaningful): "
                 "run the week with --profile cpu or gpu, then re-draft")
-        for kind, key in UNKNOWN_MARKER.findall(body) + UNFILLED.findall(body):
-            add("unknown key", f"{kind} '{key}' is not in the week's results")
         drafted = provenance.get("facts") or {}
         current = facts.fingerprint(list(drafted))
         for key, runs_hash in drafted.items():
@@ -79,22 +87,59 @@ def check_week(settings: Settings, week: int) -> list[Finding]:
                 add("stale fact", f"fact '{key}' no longer exists in the run store")
             elif current[key] != runs_hash:
                 add("stale fact", f"fact '{key}' comes from newer runs than the draft: re-draft")
+        for message in stale_references(source_root(settings), provenance.get("code") or {}):
+            add("stale code", message)
         cited[(provenance["post"], provenance["edition"])] = set(drafted)
-        prose = _prose(body)
-        for text, value in _numbers(prose):
-            if not _is_allowed(value, text, allowed):
-                add("unsourced number", f"'{text}' matches no fact, run result or note")
-        for target in local_targets(CODE.sub("", body)):
-            if not (path.parent / target).exists():
-                add("broken link", f"'{target}' does not exist")
-        for error in _math_errors(settings, body):
-            add("math", error)
+        for kind, message in _body_problems(settings, body, allowed, path.parent):
+            add(kind, message)
+        post, edition = provenance["post"], provenance["edition"]
+        first_line = text[:len(text) - len(body)].count("\n") + 1
+        for kind, message in review_problems(week, post, edition, body, first_line):
+            add(kind, message)
+        for message in stubs:
+            add("notes stub", message)
+        bodies.append((path.name, post, edition, body))
+    for name, message in near_identical(bodies):
+        findings.append(Finding(post=name, kind="near-identical", message=message))
     for (post, edition), keys in cited.items():
         if edition == "manager" and (post, "scientist") in cited:
             for key in sorted(keys - cited[(post, "scientist")]):
                 findings.append(Finding(post=post_file_name(week, post, "manager"), kind="editions",
                                         message=f"fact '{key}' is cited by the manager edition only"))
     return findings
+
+
+def check_text(settings: Settings, week: int, body: str, *, name: str = "draft",
+               profile: str | None = None, present: Collection[str] = (),
+               post: int | None = None, edition: str | None = None) -> list[Finding]:
+    """The findings of one post body held in memory (a draft the agent is revising), against
+    ``profile``'s runs: unknown placeholders and keys, unsourced numbers, broken links, math
+    KaTeX rejects; given ``post`` and ``edition``, also the brief's unmet requirements,
+    unreferenced figures and tables and a manager edition's symbols. ``present`` names files
+    that will stand beside the post once it is written (the figures forge copies, the
+    companion edition drafted alongside)."""
+    records = RunStore(settings.path("runs")).latest(week, profile).records
+    allowed = _allowed_numbers(settings, week, records, build_facts(week, records))
+    folder = posts_dir(settings.path("blog"))
+    problems = _body_problems(settings, body, allowed, folder, set(present))
+    if post is not None and edition is not None:
+        problems += review_problems(week, post, edition, body)
+    return [Finding(post=name, kind=kind, message=message) for kind, message in problems]
+
+
+def _body_problems(settings: Settings, body: str, allowed: set[float], folder: Path,
+                   present: set[str] = frozenset()) -> list[tuple[str, str]]:
+    """(kind, message) for what is wrong in a post body itself, whatever its front matter says."""
+    problems = [("unknown key", f"{kind} '{key}' is not in the week's results")
+                for kind, key in UNKNOWN_MARKER.findall(body) + UNFILLED.findall(body)]
+    for text, value in _numbers(_prose(body)):
+        if not _is_allowed(value, text, allowed):
+            problems.append(("unsourced number", f"'{text}' matches no fact, run result or note"))
+    for target in local_targets(CODE.sub("", body)):
+        if target not in present and not (folder / target).exists():
+            problems.append(("broken link", f"'{target}' does not exist"))
+    problems += [("math", error) for error in _math_errors(settings, body)]
+    return problems
 
 
 def _front_matter_problem(meta: dict[str, Any] | None) -> str | None:
@@ -116,6 +161,10 @@ def _front_matter_problem(meta: dict[str, Any] | None) -> str | None:
     if facts is not None and not (isinstance(facts, dict) and all(
             isinstance(key, str) and isinstance(value, str) for key, value in facts.items())):
         return "provenance 'facts' must map fact keys to run hashes"
+    code = forge.get("code")
+    if code is not None and not (isinstance(code, dict) and all(
+            isinstance(key, str) and valid_record(value) for key, value in code.items())):
+        return "provenance 'code' must map code references to {lines: [first, last], sha256}"
     return None
 
 

@@ -72,9 +72,16 @@ def draft(
                        if cost is not None else " (no price configured for this model)"),
                     highlight=False)
 
+            def on_round(job, round_number, findings):
+                if findings and round_number < cfg.llm.max_rounds:
+                    streamed[job.label] = 0  # the revision streams the whole post again
+                    live.console.print(f"{job.label}: round {round_number}: forge check found "
+                                       f"{len(findings)} problem(s); the model revises",
+                                       highlight=False)
+
             outcomes = draft_week(cfg, number, jobs, provider=provider, model=model, force=force,
                                   on_text=on_text, on_retry=on_retry, on_estimate=on_estimate,
-                                  profile=profile)
+                                  profile=profile, on_round=on_round)
     except KeyboardInterrupt:
         ui.errors.print("[bold red]interrupted:[/] every post on disk is either untouched or a "
                      "complete new draft (posts are written only once their draft is complete)")
@@ -103,6 +110,10 @@ def draft(
         ui.console.print(f"{label}: {messages[result.action]} "
                       + escape(f"[{outcome.provider}{cost}]"), highlight=False,
                       soft_wrap=True)  # paths whole, on the same line
+        if outcome.findings:
+            ui.errors.print(f"[yellow]after {usage.get('rounds')} rounds[/] {label} still has: "
+                            f"{escape('; '.join(outcome.findings))} (see `forge check`)",
+                            highlight=False)
         if result.unknown_placeholders:
             failed = True
             ui.errors.print(f"[red]unknown placeholders[/] in {label}: "
@@ -112,7 +123,9 @@ def draft(
 
 @app.command()
 def check(week: WeekArg) -> None:
-    """Flag unsourced numbers, stale facts, broken links, bad math and front matter in drafts."""
+    """Flag unsourced numbers, stale facts, broken links, bad math and front matter in drafts,
+    and what a reviewer would: near-identical posts, unmet briefs, notes stubs, unreferenced
+    figures and tables, symbols in a manager edition."""
     from forge_cli.check import check_week, week_posts
 
     number = resolve_week(week)

@@ -70,7 +70,11 @@ class LLMSettings(BaseModel):
     max_retries: int = Field(default=5, ge=0)
     """Retries on 429, 529, 5xx, timeouts and dropped connections, with exponential backoff."""
     max_cost_usd: float = Field(default=5.0, ge=0)
-    """Refuse a draft whose estimated cost (before the call) exceeds this."""
+    """Refuse a draft whose estimated cost exceeds this: each request is estimated before it is
+    sent, and what the draft's earlier rounds and tool calls spent counts against the same cap."""
+    max_rounds: int = Field(default=3, ge=1)
+    """Draft → check → revise rounds per post: forge checks each answer and hands the findings
+    back to the model, at most this many times in all (1: no revision)."""
     prices: dict[str, ModelPrice] = {
         "claude-sonnet-4-6": ModelPrice(input=3.0, output=15.0, cache_write=3.75, cache_read=0.30),
         "claude-opus-4-6": ModelPrice(input=5.0, output=25.0, cache_write=6.25, cache_read=0.50),
@@ -85,6 +89,9 @@ class SiteSettings(BaseModel):
     """Where the blog is published (canonical and RSS links); None: a local preview address."""
     remote: str | None = None
     """Default git remote (URL or path) whose gh-pages branch `forge publish` pushes to."""
+    repo_url: str | None = None
+    """The source repository's web page (GitHub/GitLab style): code excerpts in posts link to
+    ``<repo_url>/blob/<commit>/<path>#L<a>-L<b>``; None: a plain "path, lines, commit" line."""
 
 
 class PathSettings(BaseModel):

@@ -13,12 +13,15 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from forge_cli.code_refs import CodeSource, code_source, week_code_symbols
 from forge_cli.config import Settings
 from forge_cli.curriculum import Post, Week, load_curriculum
 from forge_cli.errors import BadInput, ForgeError
 from forge_cli.facts import FactsTable, build_facts
-from forge_cli.notes import headline_picks, notes_path, read_notes
-from forge_cli.posts import Edition, post_file_name, posts_dir, split_front_matter
+from forge_cli.notes import notes_path, notes_picks, read_notes
+from forge_cli.post_picks import PostPlan, Section, check_post_picks, plan_post
+from forge_cli.posts import (Edition, front_matter_span, post_file_name, posts_dir,
+                             split_front_matter)
 from forge_cli.store import RunStore, safe_key
 
 
@@ -64,24 +67,47 @@ class DraftContext(BaseModel):
     run_ids: list[str]
     profile: str
     """The profile every fact, table and figure comes from (RunStore.latest picks one)."""
+    code_source: CodeSource | None = None
+    """Where ``{{ code:... }}`` placeholders are read from (None: they stay unknown)."""
+    code_symbols: list[str] = []
+    """``PATH::SYMBOL`` of the algorithms the week's experiments import: what prompts offer."""
+    plan: PostPlan = PostPlan()
+    """What this edition of the post uses: the notes' picks resolved against the runs."""
 
     @property
     def file_name(self) -> str:
         return post_file_name(self.week.number, self.post.number, self.edition)
 
 
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+
+
 def parse_sections(markdown: str) -> dict[str, str]:
-    """``## Heading`` → section text (front matter, title and HTML comments dropped)."""
+    """``## Heading`` (lower-cased) → section text."""
+    return {name: section.text for name, section in notes_sections(markdown).items()}
+
+
+def notes_sections(markdown: str) -> dict[str, Section]:
+    """Lower-cased ``## Heading`` → the section, heading as written (front matter, title and
+    HTML comments dropped). A line in a fenced block (pseudocode, say) is never a heading."""
     body = re.sub(r"<!--.*?-->", "", split_front_matter(markdown)[1], flags=re.DOTALL)
-    sections: dict[str, str] = {}
+    sections: dict[str, list[str]] = {}
+    titles: dict[str, str] = {}
     current = None
+    fence = None  # the fence that opened the code block being read
     for line in body.splitlines():
-        if line.startswith("## "):
+        if marker := _FENCE.match(line):
+            if fence is None:
+                fence = marker.group(1)
+            elif marker.group(1).startswith(fence) and not line.strip().strip(fence[0]):
+                fence = None
+        if fence is None and line.startswith("## "):
             current = line[3:].strip().lower()
-            sections[current] = ""
+            titles[current], sections[current] = line[3:].strip(), []
         elif current is not None:
-            sections[current] += line + "\n"
-    return {name: text.strip() for name, text in sections.items()}
+            sections[current].append(line)
+    return {name: Section(title=titles[name], text="\n".join(lines).strip())
+            for name, lines in sections.items()}
 
 
 def build_context(settings: Settings, week_number: int, post_number: int,
@@ -109,7 +135,17 @@ def build_context(settings: Settings, week_number: int, post_number: int,
     figures = [_figure_ref(week, record, entry)
                for record in representative.values() for entry in record.figures]
     notes = read_notes(settings, week.number)
-    headline_picks(split_front_matter(notes)[0], notes_file)  # a bad pick fails here, before any write
+    # A bad pick fails here, before anything is written.
+    front_matter = split_front_matter(notes)[0]
+    if front_matter is None and front_matter_span(notes) is not None:
+        raise BadInput(f"{notes_file}: the front matter is not a YAML mapping (`key: value` lines)")
+    picks = notes_picks(front_matter, notes_file)
+    sections = notes_sections(notes)
+    check_post_picks(picks, week, {name: s.title for name, s in sections.items()}, notes_file)
+    facts = build_facts(week.number, records)
+    plan = plan_post(picks, week, post.number, edition, facts,
+                     {figure.key: figure.caption for figure in figures},
+                     {table.key: len(table.rows) for table in tables}, sections)
     existing = {path.name for path in posts_dir(settings.path("blog")).glob("*.md")}
     earlier = []
     for number in post.connects_to:
@@ -119,12 +155,15 @@ def build_context(settings: Settings, week_number: int, post_number: int,
                 earlier.append(PostRef(week=number, post=other.number, title=other.title, file=name))
     companion_edition = "manager" if edition == "scientist" else "scientist"
     return DraftContext(
-        week=week, post=post, edition=edition, notes=notes, notes_sections=parse_sections(notes),
-        facts=build_facts(week.number, records), tables=tables, figures=figures,
+        week=week, post=post, edition=edition, notes=notes,
+        notes_sections={name: section.text for name, section in sections.items()},
+        facts=facts, tables=tables, figures=figures, plan=plan,
         earlier_posts=earlier,
         companion=PostRef(week=week.number, post=post.number, title=post.title,
                           file=post_file_name(week.number, post.number, companion_edition)),
-        run_ids=sorted(record.id for record in records), profile=latest.profile)
+        run_ids=sorted(record.id for record in records), profile=latest.profile,
+        code_source=(source := code_source(settings)),
+        code_symbols=week_code_symbols(source.root, week.number))
 
 
 def _table_ref(record, entry) -> TableRef:
@@ -150,33 +189,26 @@ def _figure_ref(week: Week, record, entry) -> FigureRef:
 
 
 def context_variables(context: DraftContext) -> dict[str, Any]:
-    headline = headlines(context)
+    plan = context.plan
+    labels = {pick.key: pick.text for pick in plan.facts}
     return {"week": context.week, "post": context.post, "edition": context.edition,
             "notes": context.notes, "sections": context.notes_sections,
             "facts": list(context.facts.facts.values()), "tables": context.tables,
             "figures": context.figures, "earlier_posts": context.earlier_posts,
-            "companion": context.companion,
-            "headline_facts": list(headline["facts"]), "headline_figures": headline["figures"],
-            "headline_tables": headline["tables"],
-            "fact_label": lambda key: headline["facts"].get(key) or key,
+            "companion": context.companion, "profile": context.profile, "plan": plan,
+            "headline_facts": list(labels), "headline_figures": plan.all_figures,
+            "headline_tables": plan.all_tables,
+            "fact_label": lambda key: labels.get(key) or key,
             "fact_ref": lambda key: f"{{{{ fact:{key} }}}}",
             "table_ref": lambda key: f"{{{{ table:{key} }}}}",
-            "figure_ref": lambda key: f"{{{{ figure:{key} }}}}"}
+            "figure_ref": lambda key: f"{{{{ figure:{key} }}}}",
+            "code_symbols": context.code_symbols,
+            "code_ref": lambda key: f"{{{{ code:{key} }}}}"}
 
 
 def headlines(context: DraftContext) -> dict[str, Any]:
-    """What the posts lead with: the author's picks in the notes' front matter, else defaults
-    (every figure, the tables of at most 20 rows, and the facts when there are few). Picks that
-    the current runs lack (a smaller profile, a renamed metric) are left out."""
-    meta = split_front_matter(context.notes)[0] or {}
-    facts: dict[str, str] = {}
-    for item in meta.get("headline_facts") or (
-            list(context.facts.facts) if len(context.facts.facts) <= 12 else []):
-        facts.update(item if isinstance(item, dict) else {item: ""})
-    figures = {figure.key for figure in context.figures}
-    tables = {table.key for table in context.tables}
-    return {"facts": {key: label for key, label in facts.items() if key in context.facts.facts},
-            "figures": [key for key in meta.get("headline_figures") or sorted(figures)
-                        if key in figures],
-            "tables": [key for key in meta.get("headline_tables") or
-                       [t.key for t in context.tables if len(t.rows) <= 20] if key in tables]}
+    """What the post leads with, in the notes' order: its facts (key → this edition's label),
+    figures and tables (see :mod:`forge_cli.post_picks`)."""
+    plan = context.plan
+    return {"facts": {pick.key: pick.text for pick in plan.facts},
+            "figures": plan.all_figures, "tables": plan.all_tables}

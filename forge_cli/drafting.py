@@ -9,8 +9,9 @@ The pieces, in data-flow order:
   draft of the week, so it is cached by the API) + ``<edition>.md.j2``.
 - The backend writes prose that cites results only through placeholders; :func:`fill`
   replaces them with the stored values, tables and figures.
-- :func:`write_post` writes the post into the site with provenance in its front matter, and never
-  overwrites a post a human has edited or approved since forge drafted it.
+- :func:`write_post` frames the body (:mod:`~forge_cli.post_frame`: "What to know" box, excerpt
+  break, "Reproduce" box) and writes the post into the site with provenance in its front
+  matter, never overwriting a post a human has edited or approved since forge drafted it.
 """
 
 from __future__ import annotations
@@ -22,14 +23,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from forge_cli.code_refs import (CODE_PLACEHOLDER, UnknownCode, as_block, fill_code,
+                                  fingerprints)
 from forge_cli.config import Settings
 from forge_cli.curriculum import Week
-from forge_cli.draft_context import DraftContext, TableRef, build_context, context_variables
+from forge_cli.draft_context import DraftContext, build_context, context_variables
 from forge_cli.errors import BadInput, ForgeError
 from forge_cli.facts import PLACEHOLDER
-from forge_cli.posts import (BACKUPS_DIR, EDITIONS, HASH_KEY, REVISIONS_DIR, Edition, human_edited,
-                             is_draft, posts_dir, read_post_text, render_post, split_front_matter,
-                             unknown_marker, write_new)
+from forge_cli.post_frame import figure_block, frame_body, stable_body, table_block
+from forge_cli.posts import (BACKUPS_DIR, EDITIONS, HASH_KEY, REVISIONS_DIR, Edition,
+                             edition_title, human_edited, is_draft, posts_dir, read_post_text,
+                             render_post, split_front_matter, unknown_marker, write_new)
 from forge_cli.provenance import git_dirty, git_sha
 from forge_cli.store import write_text_atomic
 from forge_cli.templating import render, templates_hash
@@ -65,44 +69,49 @@ def offline_draft(settings: Settings, context: DraftContext) -> str:
 
 
 def fill(text: str, context: DraftContext) -> tuple[str, list[str], list[str]]:
-    """Replace placeholders with stored results. Returns (text, fact keys used, unknown keys).
+    """Replace placeholders with stored results and code excerpts. Returns (text, keys used:
+    fact keys and ``code:KEY`` per excerpt shown, unknown placeholders as ``kind:key``).
 
-    An unknown key stays visible in the post as a marked error for ``forge check`` to flag: a
-    silently dropped number is worse than a visible hole.
+    An unknown key (or code that cannot be shown) stays visible in the post as a marked error
+    for ``forge check`` to flag: a silently dropped number is worse than a visible hole. One
+    pass over the text, so nothing forge inserts (a docstring quoting a placeholder) is filled.
     """
     tables = {table.key: table for table in context.tables}
     figures = {figure.key: figure for figure in context.figures}
+    numbers: dict[tuple[str, str], int] = {}  # (kind, key) → N of "Table N" / "Figure N"
     used: list[str] = []
     unknown: list[str] = []
 
+    def number(kind: str, key: str) -> int:
+        """Tables and figures are numbered apart, in the order of their first insertion."""
+        return numbers.setdefault((kind, key), 1 + sum(k == kind for k, _ in numbers))
+
     def replace(match: re.Match) -> str:
+        if (code_key := match.group(3)) is not None:
+            try:
+                block = as_block(fill_code(code_key, context.code_source), match.string,
+                                 match.start(), match.end())
+                used.append(f"code:{code_key}")
+                return block
+            except UnknownCode:
+                unknown.append(f"code:{code_key}")
+                return unknown_marker("code", code_key)
         kind, key = match.group(1), match.group(2)
         if kind == "fact" and key in context.facts.facts:
             used.append(key)
             return context.facts.facts[key].formatted()
         if kind == "table" and key in tables:
-            return markdown_table(tables[key])
+            return table_block(tables[key], number(kind, key), context)
         if kind == "figure" and key in figures:
-            figure = figures[key]
-            return f"![{figure.caption}]({figure.site_file})"  # the site captions it
+            return figure_block(figures[key], number(kind, key))
         unknown.append(f"{kind}:{key}")
         return unknown_marker(kind, key)
 
-    return PLACEHOLDER.sub(replace, text), list(dict.fromkeys(used)), unknown
+    return _ANY_PLACEHOLDER.sub(replace, text), list(dict.fromkeys(used)), unknown
 
 
-def markdown_table(table: TableRef) -> str:
-    from forge_cli.results import format_number
-
-    def cell(value: Any) -> str:
-        if isinstance(value, float):
-            return format_number(value)
-        return str(value).replace("|", "\\|")
-
-    lines = ["| " + " | ".join(table.columns) + " |",
-             "|" + "|".join("---" for _ in table.columns) + "|"]
-    lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in table.rows]
-    return "\n".join(lines)
+_ANY_PLACEHOLDER = re.compile(f"{PLACEHOLDER.pattern}|{CODE_PLACEHOLDER.pattern}")
+"""Groups 1-2: a fact, table or figure's kind and key; group 3: a code reference."""
 
 
 # ---- posts on disk -------------------------------------------------------------------------
@@ -110,7 +119,7 @@ def markdown_table(table: TableRef) -> str:
 def post_meta(context: DraftContext, provenance: dict[str, Any]) -> dict[str, Any]:
     """The front matter forge writes for a post (the content hash is added on rendering)."""
     return {
-        "title": context.post.title,
+        "title": edition_title(context.post.title, context.edition),
         "date": date.today(),
         "categories": [f"Week {context.week.number}", context.edition.capitalize(),
                        context.week.topic],
@@ -132,7 +141,7 @@ def _same_draft(old_meta: dict[str, Any], old_body: str, meta: dict[str, Any], b
         return ({key: value for key, value in values.items() if key not in {*_VOLATILE, "forge"}},
                 {key: value for key, value in forge.items() if key not in _VOLATILE})
 
-    return old_body == body and stable(old_meta) == stable(meta)
+    return stable_body(old_body) == stable_body(body) and stable(old_meta) == stable(meta)
 
 
 def write_post(settings: Settings, context: DraftContext, body: str, provenance: dict[str, Any],
@@ -151,6 +160,7 @@ def write_post(settings: Settings, context: DraftContext, body: str, provenance:
     blog = settings.path("blog")
     target = posts_dir(blog) / context.file_name
     meta = post_meta(context, provenance)
+    body = frame_body(settings, context, body, provenance)
     text = render_post(meta, body)
     _copy_figures(blog, context)
     if not target.exists():
@@ -189,11 +199,14 @@ def _copy_figures(blog: Path, context: DraftContext) -> None:
 def draft_provenance(settings: Settings, context: DraftContext, provider: str,
                      model: str | None, usage: dict[str, Any],
                      facts_used: list[str]) -> dict[str, Any]:
+    """``facts_used`` as :func:`fill` returns it: ``code:KEY`` entries are the code shown."""
+    code = [key.removeprefix("code:") for key in facts_used if key.startswith("code:")]
     return {"provider": provider, "model": model, "usage": usage,
             "run_ids": context.run_ids, "profile": context.profile,
             "git_sha": git_sha(settings.root), "git_dirty": git_dirty(settings.root),
             "template_hash": templates_hash(settings),
             "facts": context.facts.fingerprint(facts_used),
+            "code": fingerprints(code, context.code_source),
             "drafted_at": datetime.now(UTC).isoformat(timespec="seconds")}
 
 
@@ -215,6 +228,9 @@ class DraftOutcome(BaseModel):
     provider: str
     model: str | None = None
     usage: dict[str, Any] = {}
+    """The LLM's usage over every request of the draft, with ``rounds`` and ``tool_calls``."""
+    findings: list[str] = []
+    """What forge's check still found in the last round's text (LLM drafts only)."""
 
 
 def plan_jobs(week: Week, post: str, edition: str) -> list[DraftJob]:
@@ -235,15 +251,18 @@ def _post_number(week: Week, post: str) -> int:
 def draft_week(settings: Settings, week_number: int, jobs: list[DraftJob],
                provider: str | None = None, model: str | None = None, force: bool = False,
                on_text=None, on_retry=None, on_estimate=None,
-               profile: str | None = None) -> list[DraftOutcome]:
+               profile: str | None = None, on_round=None) -> list[DraftOutcome]:
     """Draft ``jobs`` of a week. Contexts are built (and bad input reported) before any call.
 
+    With an LLM each post is the draft → check → revise loop of :mod:`forge_cli.agent`.
     ``on_text(job, delta)``, ``on_retry(job, attempt, reason, wait_s)`` and
-    ``on_estimate(job, input_tokens, max_cost_usd)`` report each LLM call as it goes. With an
-    LLM the first draft runs alone so the week's shared context is written to the prompt cache;
-    the others then run concurrently and read it. A failed call leaves the post on disk
-    untouched and is reported in its outcome; the other drafts still finish.
+    ``on_estimate(job, input_tokens, max_cost_usd)`` report each LLM request as it goes,
+    ``on_round(job, number, findings)`` each round forge checked. With an LLM the first draft
+    runs alone so the week's shared context is written to the prompt cache; the others then run
+    concurrently and read it. A failed call (or the cost cap) leaves the post on disk untouched
+    and is reported in its outcome; the other drafts still finish.
     """
+    from forge_cli.agent import draft_with_agent
     from forge_cli.llm import LLMRequest
     from forge_cli.llm_backends import make_backend
 
@@ -255,6 +274,7 @@ def draft_week(settings: Settings, week_number: int, jobs: list[DraftJob],
             read_post_text(post)
 
     def run(job: DraftJob, context: DraftContext) -> DraftOutcome:
+        findings: list[str] = []
         if backend is None:
             raw, used_provider, used_model, usage = offline_draft(settings, context), "offline", None, {}
         else:
@@ -264,20 +284,26 @@ def draft_week(settings: Settings, week_number: int, jobs: list[DraftJob],
                                  max_tokens=settings.llm.max_tokens,
                                  temperature=settings.llm.temperature)
             try:
-                response = backend.generate(
-                    request, on_text=(lambda delta: on_text(job, delta)) if on_text else None,
+                draft = draft_with_agent(
+                    settings, backend, context, request, lambda text: fill(text, context)[0],
+                    on_text=(lambda delta: on_text(job, delta)) if on_text else None,
                     on_retry=(lambda *args: on_retry(job, *args)) if on_retry else None,
-                    on_estimate=(lambda *args: on_estimate(job, *args)) if on_estimate else None)
+                    on_estimate=(lambda *args: on_estimate(job, *args)) if on_estimate else None,
+                    on_round=(lambda *args: on_round(job, *args)) if on_round else None)
             except ForgeError as error:
                 return DraftOutcome(job=job, error=str(error), provider=backend.name,
                                     model=request.model)
-            raw, used_provider, used_model = response.text, response.provider, response.model
-            usage = response.usage.model_dump()
+            raw, used_provider, used_model = draft.text, draft.provider, draft.model
+            usage = {**draft.usage.model_dump(), "rounds": len(draft.rounds),
+                     "tool_calls": draft.tool_calls}
+            findings = [f"{finding.kind}: {finding.message}"
+                        for finding in draft.rounds[-1].findings]
         body, used, unknown = fill(raw, context)
         meta = draft_provenance(settings, context, used_provider, used_model, usage, used)
         result = write_post(settings, context, body.rstrip() + "\n", meta, force=force)
         return DraftOutcome(job=job, result=result.model_copy(update={"unknown_placeholders": unknown}),
-                            provider=used_provider, model=used_model, usage=usage)
+                            provider=used_provider, model=used_model, usage=usage,
+                            findings=findings)
 
     pairs = list(zip(jobs, contexts))
     if backend is None or len(pairs) <= 1:

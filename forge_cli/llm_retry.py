@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.utils
 import random
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,17 +55,6 @@ class Failure:
 
 class StreamIncomplete(Exception):
     """The response stream ended before its final event: treated as a dropped connection."""
-
-
-class StatusFailure(Exception):
-    """An HTTP error status (or an error event inside a stream) from an OpenAI-compatible server."""
-
-    def __init__(self, status: int, headers: Any, error_type: str | None, detail: str):
-        super().__init__(detail)
-        self.status = status
-        self.headers = headers
-        self.error_type = error_type
-        self.detail = detail
 
 
 def one_line(text: object, limit: int = 300) -> str:
@@ -122,8 +112,10 @@ def transport_failure(exc: BaseException) -> Failure | None:
 
 
 class RetryingBackend:
-    """What a backend shares: the cost cap, the retry loop and its backoff. A subclass provides
-    ``name``, ``estimate``, ``_attempt`` (one try) and ``_classify`` (which failures to retry)."""
+    """What a backend shares: its SDK client, the cost cap, the retry loop and its backoff. A
+    subclass provides ``name``, ``_make_client``, ``estimate``, ``_attempt`` (one try) and
+    ``_classify`` (which failures to retry). The SDK's own retries stay off: retrying here lets
+    each retry be reported."""
 
     name = "?"
 
@@ -132,6 +124,19 @@ class RetryingBackend:
         self.settings = settings
         self.sleep = sleep or time.sleep
         self.rng = rng or random.Random()
+        self._client: Any = None
+        self._client_lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        """The SDK client, made on first use (drafts may run in threads; they share it)."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = self._make_client()
+        return self._client
+
+    def _make_client(self) -> Any:
+        raise NotImplementedError
 
     def estimate(self, request: LLMRequest) -> tuple[int, float | None]:
         raise NotImplementedError
@@ -144,6 +149,10 @@ class RetryingBackend:
 
     def close(self) -> None:
         """Release connections (a backend may still be used afterwards: it reconnects)."""
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     def price(self, model: str) -> ModelPrice | None:
         return self.settings.llm.prices.get(model)
@@ -158,19 +167,23 @@ class RetryingBackend:
 
     def generate(self, request: LLMRequest, on_text: TextCallback | None = None,
                  on_retry: RetryCallback | None = None,
-                 on_estimate: EstimateCallback | None = None) -> LLMResponse:
-        """Estimate the request once (reported through ``on_estimate``), refuse it when above
+                 on_estimate: EstimateCallback | None = None,
+                 spent_usd: float = 0.0) -> LLMResponse:
+        """Estimate the request once (reported through ``on_estimate``), refuse it when the
+        estimate plus ``spent_usd`` (what the draft's earlier requests cost) is above
         ``llm.max_cost_usd``, then send it, retrying as configured. Raises CostCapExceeded
         before sending anything, LLMError when it fails."""
         tokens, cost = self.estimate(request)
         if on_estimate is not None:
             on_estimate(tokens, cost)
         cap = self.settings.llm.max_cost_usd
-        if cost is not None and cost > cap:
+        if cost is not None and spent_usd + cost > cap:
+            earlier = (f" on top of ${spent_usd:.4f} this draft already spent"
+                       if spent_usd > 0 else "")
             raise CostCapExceeded(
                 f"estimated cost ${cost:.4f} ({tokens} input + up to {request.max_tokens} "
-                f"output tokens of {request.model}) is above llm.max_cost_usd = ${cap:.2f}; "
-                "nothing was sent")
+                f"output tokens of {request.model}){earlier} is above llm.max_cost_usd = "
+                f"${cap:.2f}; {'this request was not sent' if earlier else 'nothing was sent'}")
         retries = 0
         while True:
             try:

@@ -18,6 +18,10 @@ so any human change (a title, a category, a sentence) is detected. Only the ``dr
 which ``forge approve`` owns, and the hash itself are left out of it. A post is a draft while
 ``draft: true``; approving it changes that one line and nothing else.
 
+The body forge writes is framed (:mod:`forge_cli.post_frame`): a "What to know" box, the
+excerpt break ``<!-- more -->``, the body, a "Reproduce" box. Each edition has its own title
+(:func:`edition_title`).
+
 Drafting, checking, the site build and its MkDocs hooks all read posts through this module.
 """
 
@@ -48,6 +52,10 @@ HASH_KEY = "text_sha256"
 OFFLINE_BANNER = '!!! note "Offline draft"'
 """The first line of an offline draft (templates/offline/*.j2): a post still carrying it has not
 been rewritten by its author."""
+EXCERPT_BREAK = "<!-- more -->"
+"""Where a post's excerpt on the blog index ends (after the "What to know" box)."""
+EDITION_TITLE_SUFFIX = {"scientist": "", "manager": " (manager edition)"}
+"""What tells the editions of a post apart on the index: the plan's title is the scientist's."""
 
 _POST_NAME = re.compile(r"^week(\d{2})-post(\d+)-([a-z]+)\.md$")
 # A first line "---" (after an optional BOM), then YAML, then a line "---" or "...".
@@ -69,6 +77,12 @@ _EXTERNAL = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|/|#)")
 
 def post_file_name(week: int, post: int, edition: str) -> str:
     return f"week{week:02d}-post{post}-{edition}.md"
+
+
+def edition_title(title: str, edition: str) -> str:
+    """A post's title in one edition: distinct per edition, so the index never lists one title
+    twice."""
+    return title + EDITION_TITLE_SUFFIX.get(edition, f" ({edition} edition)")
 
 
 def parse_post_name(name: str) -> tuple[int, int, str] | None:

@@ -9,7 +9,9 @@ enough for the real ``anthropic`` client. For tests only: it listens on 127.0.0.
 Endpoints: ``POST /v1/messages`` (SSE when the body says ``"stream": true``, else JSON),
 ``POST /v1/messages/count_tokens`` and ``POST /v1/chat/completions`` (OpenAI-style SSE or JSON).
 The generation endpoints take their replies, in order, from ``script``; a reply with
-``repeat=True`` is never used up; when the script is empty ``default`` answers. ``count_tokens``
+``repeat=True`` is never used up; when the script is empty ``default`` answers. A reply with
+``tool_calls`` (``Reply.tool_use(name, input)``) asks for tools: ``tool_use`` blocks on the
+Messages API, ``tool_calls`` deltas on chat completions, streamed in pieces like the real ones. ``count_tokens``
 does not consume the script: it answers ``count_tokens`` (an int), a character estimate
 (``"auto"``), a 404 (None) or a scripted error (a Reply).
 
@@ -48,7 +50,8 @@ class Reply:
     word); an error has ``status`` >= 400; ``drop_after`` makes a stream stop after that many text
     deltas: abruptly (an incomplete chunked body) or, with ``clean_close``, by closing the
     connection politely without the final events; ``stream_error`` sends an SSE ``error`` event
-    of that type after ``drop_after`` deltas (0 when unset)."""
+    (on chat completions: a data line with an ``error`` object) of that type after
+    ``drop_after`` deltas (0 when unset)."""
 
     text: str = "Hello from the fake Messages API."
     chunks: list[str] | None = None
@@ -65,11 +68,20 @@ class Reply:
     """Sleep before answering (to make a client time out)."""
     openai_usage: bool = True
     """Send a usage chunk on the OpenAI endpoint when the request asks for it."""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    """Tools the model calls after its text: ``{"id", "name", "input"}`` each."""
     repeat: bool = False
 
     @property
     def deltas(self) -> list[str]:
         return list(self.chunks) if self.chunks is not None else re.findall(r"\S+\s*", self.text)
+
+    @classmethod
+    def tool_use(cls, name: str, input: dict[str, Any], id: str = "toolu_1", text: str = "",
+                 **kwargs: Any) -> Reply:
+        """The model calls one tool (more: pass ``tool_calls``), after ``text`` if any."""
+        calls = kwargs.pop("tool_calls", None) or [{"id": id, "name": name, "input": input}]
+        return cls(text=text, tool_calls=calls, stop_reason="tool_use", **kwargs)
 
     @classmethod
     def error(cls, status: int, message: str = "", error_type: str | None = None,
@@ -295,7 +307,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not (body or {}).get("stream"):
             self._send_json(200, {
                 "id": "msg_fake", "type": "message", "role": "assistant", "model": model,
-                "content": [{"type": "text", "text": "".join(reply.deltas)}],
+                "content": _text_blocks(reply) + [
+                    {"type": "tool_use", **call} for call in reply.tool_calls],
                 "stop_reason": reply.stop_reason, "stop_sequence": None, "usage": usage},
                 reply.headers)
             return
@@ -310,8 +323,10 @@ class _Handler(BaseHTTPRequestHandler):
         event("message_start", {"type": "message_start", "message": {
             "id": "msg_fake", "type": "message", "role": "assistant", "model": model,
             "content": [], "stop_reason": None, "stop_sequence": None, "usage": start_usage}})
-        event("content_block_start", {"type": "content_block_start", "index": 0,
-                                      "content_block": {"type": "text", "text": ""}})
+        with_text = bool(_text_blocks(reply))
+        if with_text:
+            event("content_block_start", {"type": "content_block_start", "index": 0,
+                                          "content_block": {"type": "text", "text": ""}})
         event("ping", {"type": "ping"})
         for number, delta in enumerate(reply.deltas):
             if reply.stream_error and number == (reply.drop_after or 0):
@@ -329,7 +344,18 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.drop_after is not None:
             self._drop(reply)
             return
-        event("content_block_stop", {"type": "content_block_stop", "index": 0})
+        if with_text:
+            event("content_block_stop", {"type": "content_block_stop", "index": 0})
+        for index, call in enumerate(reply.tool_calls, start=int(with_text)):
+            event("content_block_start", {"type": "content_block_start", "index": index,
+                                          "content_block": {"type": "tool_use", "id": call["id"],
+                                                            "name": call["name"], "input": {}}})
+            arguments = json.dumps(call["input"])
+            for piece in (arguments[: len(arguments) // 2], arguments[len(arguments) // 2:]):
+                event("content_block_delta", {"type": "content_block_delta", "index": index,
+                                              "delta": {"type": "input_json_delta",
+                                                        "partial_json": piece}})
+            event("content_block_stop", {"type": "content_block_stop", "index": index})
         event("message_delta", {"type": "message_delta",
                                 "delta": {"stop_reason": reply.stop_reason, "stop_sequence": None},
                                 "usage": {"output_tokens": usage["output_tokens"]}})
@@ -348,8 +374,11 @@ class _Handler(BaseHTTPRequestHandler):
         body = body or {}
         model = body.get("model", "local-model")
         usage = {**_default_usage(), **reply.usage}
-        finish = {"end_turn": "stop", "max_tokens": "length"}.get(reply.stop_reason,
-                                                                  reply.stop_reason)
+        finish = {"end_turn": "stop", "max_tokens": "length",
+                  "tool_use": "tool_calls"}.get(reply.stop_reason, reply.stop_reason)
+        openai_calls = [{"id": call["id"], "type": "function", "function": {
+            "name": call["name"], "arguments": json.dumps(call["input"])}}
+            for call in reply.tool_calls]
         openai_usage = {"prompt_tokens": usage["input_tokens"],
                         "completion_tokens": usage["output_tokens"],
                         "total_tokens": usage["input_tokens"] + usage["output_tokens"]}
@@ -357,7 +386,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, {
                 "id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": model,
                 "choices": [{"index": 0, "finish_reason": finish, "message": {
-                    "role": "assistant", "content": "".join(reply.deltas)}}],
+                    "role": "assistant", "content": "".join(reply.deltas) or None,
+                    **({"tool_calls": openai_calls} if openai_calls else {})}}],
                 "usage": openai_usage})
             return
 
@@ -370,13 +400,27 @@ class _Handler(BaseHTTPRequestHandler):
         self._start_stream(chunked=not (reply.drop_after is not None and reply.clean_close))
         chunk({"role": "assistant", "content": ""})
         for number, delta in enumerate(reply.deltas):
+            if reply.stream_error and number == (reply.drop_after or 0):
+                break
             if reply.drop_after is not None and number == reply.drop_after:
                 self._drop(reply)
                 return
             chunk({"content": delta})
+        if reply.stream_error:  # vLLM and llama.cpp send an error object as a data line
+            data = {"error": {"message": "Overloaded", "type": reply.stream_error, "code": 500}}
+            self._write(f"data: {json.dumps(data)}\n\n".encode())
+            self._end_stream()
+            return
         if reply.drop_after is not None:
             self._drop(reply)
             return
+        for index, call in enumerate(openai_calls):  # the name first, the arguments in pieces
+            arguments = call["function"]["arguments"]
+            chunk({"tool_calls": [{"index": index, "id": call["id"], "type": "function",
+                                   "function": {"name": call["function"]["name"],
+                                                "arguments": ""}}]})
+            for piece in (arguments[: len(arguments) // 2], arguments[len(arguments) // 2:]):
+                chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
         chunk({}, finish)
         if reply.openai_usage and (body.get("stream_options") or {}).get("include_usage"):
             data = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0,
@@ -384,6 +428,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._write(f"data: {json.dumps(data)}\n\n".encode())
         self._write(b"data: [DONE]\n\n")
         self._end_stream()
+
+
+def _text_blocks(reply: Reply) -> list[dict[str, str]]:
+    """The reply's text block: absent when the model only calls tools, as the real API does."""
+    text = "".join(reply.deltas)
+    return [{"type": "text", "text": text}] if text or not reply.tool_calls else []
 
 
 def _text_chars(body: Any) -> int:
@@ -401,8 +451,8 @@ def _text_chars(body: Any) -> int:
         if isinstance(content, str):
             total += len(content)
         elif isinstance(content, list):
-            total += sum(len(block.get("text", "")) for block in content
-                         if isinstance(block, dict))
+            total += sum(len(str(block.get("text") or block.get("content") or ""))
+                         for block in content if isinstance(block, dict))
     return total
 
 

@@ -207,7 +207,9 @@ def test_a_draft_value_that_is_not_a_boolean_is_rejected(week1):
 
 def test_one_bad_post_does_not_hide_the_others(week1):
     write_post(week1, "week01-post1-scientist.md", b"---\ntitle: [unclosed\n---\n")
-    write_post(week1, "week01-post2-scientist.md", post_text(post=2))
+    brief_met = ("```python\nv = max(q)\n```\n\nTable 1 compares them: 3 ms against 5 ms.\n\n"
+                 "| method | ms |\n|---|---|\n| VI | 3 |\n| PI | 5 |\n")  # what post 2's brief asks
+    write_post(week1, "week01-post2-scientist.md", post_text(post=2, body=brief_met))
     for command in (("review",), ("weeks",)):
         outcome = forge(*command)
         assert outcome.code == 0, outcome.stderr

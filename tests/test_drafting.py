@@ -11,6 +11,7 @@ import pytest
 from messages_api_server import MessagesAPIServer, Reply
 
 from forge_cli.check import check_week
+from forge_cli.check_review import REVIEW_KINDS
 from forge_cli.config import load_settings
 from forge_cli.draft_context import build_context
 from forge_cli.drafting import DraftJob, draft_week, plan_jobs, prompt_for
@@ -43,8 +44,11 @@ def week1(project, week1_runs):
 
 
 def beyond_smoke(findings: list) -> list:
-    """The findings besides "smoke profile", which every post drafted from these smoke runs has."""
-    return [finding for finding in findings if finding.kind != "smoke profile"]
+    """The findings besides "smoke profile", which every post drafted from these smoke runs has,
+    and the reviewer's findings (check_review: near-identical posts, unmet briefs, ...), which
+    today's offline drafts have and tests/test_check_review.py tests on fixture posts."""
+    return [finding for finding in findings
+            if finding.kind != "smoke profile" and finding.kind not in REVIEW_KINDS]
 
 
 def posts(project: Path) -> dict[str, str]:
@@ -112,8 +116,8 @@ def test_check_flags_planted_problems(week1):
     post = week1 / "blog/docs/posts/week01-post2-scientist.md"
     text = post.read_text()
     post.write_text(text.replace(
-        "## Key ideas",
-        "## Key ideas\n\nValue iteration needed 4817 sweeps on the lake.\n\n"
+        "## Derivations",
+        "## Derivations\n\nValue iteration needed 4817 sweeps on the lake.\n\n"
         "See [the lost post](week01-post9-scientist.md) and ![a plot](figures/none.png).\n\n"
         "$$\\frac{1}{2$$\n", 1))
     kinds = {(f.kind, f.message.split("'")[1]) for f in beyond_smoke(check_week(settings, 1))

@@ -119,6 +119,7 @@ def test_approve_refuses_the_offline_draft_and_a_post_that_fails_check(week1):
 
     rewritten = "\n".join(line for line in post.read_text().splitlines()
                           if "Offline draft" not in line and not line.startswith("    "))
+    rewritten += "\n\n```python\nv = max(q)\n```\n"  # the brief asks for a code walkthrough
     post.write_text(rewritten.replace("## Key ideas", "## Key ideas\n\nIt took 4817 sweeps.", 1))
     with pytest.raises(ForgeError, match="unsourced number: '4817'"):
         approve_posts(settings, 1, [(1, "scientist"), (1, "manager")])

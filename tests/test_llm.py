@@ -14,7 +14,8 @@ from messages_api_server import MessagesAPIServer, Reply, messages_api_server  #
 
 from forge_cli.config import LLMSettings, ModelPrice, Settings
 from forge_cli.errors import ForgeError
-from forge_cli.llm import CostCapExceeded, LLMError, LLMRequest, Usage, cost_usd, max_cost_usd
+from forge_cli.llm import (CostCapExceeded, LLMError, LLMRequest, ToolCall, ToolResult, ToolSpec,
+                           Turn, Usage, cost_usd, max_cost_usd)
 from forge_cli.llm_backends import AnthropicBackend, OpenAICompatibleBackend, make_backend
 
 KEY = "sk-ant-test-key"
@@ -350,11 +351,13 @@ def test_importing_the_module_or_making_a_backend_does_not_import_anthropic():
     code = ("import sys; import forge_cli.llm_backends as llm; from forge_cli.config import Settings, "
             "LLMSettings; "
             "llm.make_backend(Settings(ANTHROPIC_API_KEY='k', llm=LLMSettings(provider='auto'))); "
-            "print('anthropic' in sys.modules, 'httpx' in sys.modules, 'httpx2' in sys.modules)")
+            "llm.make_backend(Settings(llm=LLMSettings(provider='openai', base_url='http://x/v1'))); "
+            "print('anthropic' in sys.modules, 'openai' in sys.modules, 'httpx' in sys.modules, "
+            "'httpx2' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=Path(__file__).resolve().parents[1], timeout=60)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["False", "False", "False"]
+    assert result.stdout.split() == ["False"] * 4
 
 
 # -- OpenAI-compatible -----------------------------------------------------------------------
@@ -393,7 +396,8 @@ def test_openai_without_usage_estimates_and_says_so(messages_api_server):
     recorder = Recorder()
     response = generate(openai_backend(server, recorder), recorder,
                         make_request(model="llama3.1:8b"))
-    assert "authorization" not in server.requests[0].headers
+    # no OPENAI_API_KEY: a placeholder the SDK needs and local servers ignore
+    assert server.requests[0].headers["authorization"] == "Bearer not-needed"
     assert response.usage.estimated
     assert response.usage.output_tokens == math.ceil(7 / 3.5)
     assert response.usage.cost_usd is None  # no price for a local model
@@ -421,3 +425,98 @@ def test_openai_cost_cap(messages_api_server):
     with pytest.raises(CostCapExceeded):
         backend.generate(make_request())
     assert server.requests == []
+
+
+# -- tool use and conversations (the agent loop's requests) -----------------------------------
+
+LOOKUP = ToolSpec(name="lookup_fact", description="A measured result by key.",
+                  input_schema={"type": "object", "properties": {"key": {"type": "string"}},
+                                "required": ["key"]})
+
+
+def conversation(call_id: str) -> tuple[Turn, ...]:
+    """The model asked for a fact; forge answered it and added a finding."""
+    return (Turn(role="assistant", text="Let me check.",
+                 tool_calls=[ToolCall(id=call_id, name="lookup_fact", input={"key": "a.b"})]),
+            Turn(role="user", tool_results=[ToolResult(call_id=call_id, content='{"value": 1}')]),
+            Turn(role="assistant", text="Draft one."),
+            Turn(role="user", text="forge found: fact 'x' is unknown"))
+
+
+def test_anthropic_tool_use_and_turns(messages_api_server):
+    server = messages_api_server([Reply.tool_use("lookup_fact", {"key": "a.b"}, id="toolu_9",
+                                                 text="Let me check."), Reply(text="Done.")])
+    recorder = Recorder()
+    backend = anthropic_backend(server, recorder)
+    asked = generate(backend, recorder, make_request(tools=(LOOKUP,)))
+    assert asked.tool_calls == [ToolCall(id="toolu_9", name="lookup_fact", input={"key": "a.b"})]
+    assert asked.text == "Let me check." and asked.stop_reason == "tool_use"
+
+    generate(backend, recorder, make_request(tools=(LOOKUP,), turns=conversation("toolu_9")))
+    first, second = (request.body for request in server.requests_to("/v1/messages"))
+    assert first["tools"] == second["tools"] == [LOOKUP.model_dump()]
+    assert second["messages"] == [
+        {"role": "user", "content": PROMPT},
+        {"role": "assistant", "content": [
+            {"type": "text", "text": "Let me check."},
+            {"type": "tool_use", "id": "toolu_9", "name": "lookup_fact", "input": {"key": "a.b"}}]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_9", "content": '{"value": 1}'}]},
+        {"role": "assistant", "content": "Draft one."},
+        {"role": "user", "content": "forge found: fact 'x' is unknown"}]
+    counted = server.requests_to("/v1/messages/count_tokens")[-1].body
+    assert counted["tools"] == second["tools"] and counted["messages"] == second["messages"]
+
+
+def test_openai_tool_calls_stream_in_pieces_and_turns_map_to_tool_messages(messages_api_server):
+    server = messages_api_server([Reply.tool_use("lookup_fact", {"key": "a.b"}, id="call_3"),
+                                  Reply(text="Done.")])
+    recorder = Recorder()
+    backend = openai_backend(server, recorder)
+    asked = generate(backend, recorder, make_request(tools=(LOOKUP,)))
+    assert asked.tool_calls == [ToolCall(id="call_3", name="lookup_fact", input={"key": "a.b"})]
+    assert asked.text == "" and asked.stop_reason == "tool_calls"
+
+    generate(backend, recorder, make_request(tools=(LOOKUP,), turns=conversation("call_3")))
+    sent = server.requests_to("/v1/chat/completions")[-1].body
+    assert sent["tools"] == [{"type": "function", "function": {
+        "name": "lookup_fact", "description": LOOKUP.description,
+        "parameters": LOOKUP.input_schema}}]
+    assert sent["messages"][2:] == [
+        {"role": "assistant", "content": "Let me check.", "tool_calls": [
+            {"id": "call_3", "type": "function",
+             "function": {"name": "lookup_fact", "arguments": '{"key": "a.b"}'}}]},
+        {"role": "tool", "tool_call_id": "call_3", "content": '{"value": 1}'},
+        {"role": "assistant", "content": "Draft one."},
+        {"role": "user", "content": "forge found: fact 'x' is unknown"}]
+
+
+def test_the_cap_counts_what_the_draft_already_spent(messages_api_server):
+    server = messages_api_server(count_tokens=1000)
+    backend = anthropic_backend(server, Recorder(), max_cost_usd=0.02)
+    request = make_request(max_tokens=2000)  # estimated at (1000 × 1.25 + 2000 × 5) / 1e6
+    backend.generate(request, spent_usd=0.008)  # $0.01125 + $0.008 fits under $0.02
+    with pytest.raises(CostCapExceeded) as raised:
+        backend.generate(request, spent_usd=0.009)
+    assert "on top of $0.0090 this draft already spent" in str(raised.value)
+    assert "this request was not sent" in str(raised.value)
+    assert len(server.requests_to("/v1/messages")) == 1
+
+
+def test_usage_adds_up_and_an_unpriced_request_leaves_the_cost_unknown():
+    one = Usage(input_tokens=10, output_tokens=5, cache_read_input_tokens=3, cost_usd=0.5)
+    two = Usage(input_tokens=1, output_tokens=2, cache_creation_input_tokens=4, cost_usd=0.25,
+                estimated=True)
+    both = one.plus(two)
+    assert (both.input_tokens, both.output_tokens, both.cache_creation_input_tokens,
+            both.cache_read_input_tokens) == (11, 7, 4, 3)
+    assert both.cost_usd == pytest.approx(0.75) and both.estimated
+    assert one.plus(Usage()).cost_usd is None
+
+
+def test_openai_mid_stream_error_chunk_is_retried(messages_api_server):
+    """An error chunk inside a 200 stream (vLLM, llama.cpp) goes through the same classification."""
+    server = messages_api_server([Reply(stream_error="server_error"), Reply(text="fine")])
+    recorder = Recorder()
+    response = generate(openai_backend(server, recorder), recorder)
+    assert response.text == "fine" and recorder.retries[0][1] == "500 server error"

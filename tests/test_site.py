@@ -37,12 +37,16 @@ draft: true   # flipped by forge approve
 forge: {week: 1, post: 1, edition: scientist, companion: week01-post1-manager.md, run_ids: [r-0001, r-0002], git_sha: 0123abcd, template_hash: feedbeef, provider: offline, model: null, usage: {input_tokens: 0, output_tokens: 0}, text_sha256: "00ff", drafted_at: "2026-11-24T09:00:00Z"}
 ---
 
+!!! abstract "What to know"
+    - **sweeps value iteration needs:** 87
+    - **sweeps policy iteration needs:** 4
+
+<!-- more -->
+
 # Decision Making 101: How AI Learns to Choose
 
 A Markov decision process is a tuple $(\\mathcal{S}, \\mathcal{A}, P, R, \\gamma)$, and the value
-of a policy satisfies the Bellman equation.
-
-<!-- more -->
+of a policy satisfies the Bellman equation. THE-BODY-STARTS-HERE.
 
 ## The Bellman equation
 
@@ -69,7 +73,29 @@ def value_iteration(P, R, gamma=0.9, tol=1e-8):
 
 ![Value iteration converges geometrically](figures/week01/convergence.png)
 
+Figure 1 and Table 1 show it again, as forge writes them:
+
+<figure class="forge-figure" markdown="span">
+![Figure 1: Error against sweeps](figures/week01/convergence.png){ loading=lazy }
+<figcaption>Figure 1: Error against sweeps</figcaption>
+</figure>
+
+<div class="forge-table" markdown>
+
+**Table 1:** Cost to converge (deterministic, one run)
+
+| env | gamma | algorithm | update | sweeps_to_eps | backups_to_eps | ms_to_eps | improvements | sweeps_total | final_error |
+|---|---|---|---|---|---|---|---|---|---|
+| gridworld4x4 | 0.9 | MPI k=5 | synchronous | 16 | 392 | 0.51 | 5 | 18 | 0 |
+
+</div>
+
 Read the [manager edition](week01-post1-manager.md) for the takeaways.
+
+!!! info "Reproduce"
+    ```bash
+    forge run week1 --profile cpu --seeds 0
+    ```
 """
 
 MANAGER = """\
@@ -93,6 +119,9 @@ An agent that plans ahead beats one that grabs the nearest reward. The
 # for ```mermaid diagrams with a custom fence, which this blog does not configure) and a
 # ResizeObserver polyfill (only in browsers without ResizeObserver).
 MATERIAL_LAZY_LOADERS = {"https://unpkg.com/mermaid", "https://unpkg.com/resize-observer-polyfill"}
+# GLightbox's bundle names the Plyr video player's CDN files, loaded only for a video slide; every
+# lightbox link forge's site has is an image (data-type="image", checked below).
+GLIGHTBOX_LAZY_LOADERS = {"https://cdn.plyr.io/"}
 CDN = re.compile(r"[\w.-]*(?:cdn\.|cdnjs|fonts\.googleapis|fonts\.gstatic|jsdelivr|unpkg)[^\s\"'`)<>]*")
 
 
@@ -221,6 +250,69 @@ def test_build_includes_drafts_only_when_asked(built):
     assert "week01-post1-scientist" not in (public / "sitemap.xml").read_text()
 
 
+# --- the post frame (issue 12, point 5) ------------------------------------------------------
+
+
+def page(built, name: str, which: str = "drafts") -> str:
+    return (built[which] / "blog" / name / "index.html").read_text()
+
+
+def test_a_post_opens_with_what_to_know_and_the_index_shows_only_its_excerpt(built):
+    html = page(built, "week01-post1-scientist")
+    box = html.index('<div class="admonition abstract">')
+    assert '<p class="admonition-title">What to know</p>' in html[box:]
+    assert box < html.index("THE-BODY-STARTS-HERE")
+    index = (built["drafts"] / "blog" / "index.html").read_text()
+    assert "What to know" in index and "sweeps value iteration needs" in index
+    assert "Continue reading" in index and 'href="week01-post1-scientist/"' in index
+    assert "THE-BODY-STARTS-HERE" not in index and "<table>" not in index
+
+
+def test_figures_are_numbered_and_zoom_in_a_lightbox_shipped_with_the_site(built):
+    html = page(built, "week01-post1-scientist")
+    assert re.search(r'<a class="glightbox"[^>]*href="../figures/week01/convergence.png"', html)
+    assert "<figcaption>Figure 1: Error against sweeps</figcaption>" in html
+    assert re.search(r'<script src="../../assets/javascripts/glightbox.min.js"', html)
+    assert re.search(r'<link href="../../assets/stylesheets/glightbox.min.css"', html)
+    assert 'id="init-glightbox"' in html
+    assets = built["drafts"] / "assets"
+    assert (assets / "javascripts" / "glightbox.min.js").stat().st_size > 10_000
+    assert (assets / "stylesheets" / "glightbox.min.css").is_file()
+
+
+def test_tables_are_numbered_and_scroll_sideways_on_a_phone(built):
+    html = page(built, "week01-post1-scientist")
+    wrapper = re.search(r'<div class="forge-table">\s*<p><strong>Table 1:</strong> Cost to '
+                        r'converge \(deterministic, one run\)</p>\s*<table>', html)
+    assert wrapper, "the table is not in its scrollable, captioned box"
+    assert 'href="../../assets/stylesheets/post-frame.css"' in html
+    css = (built["drafts"] / "assets" / "stylesheets" / "post-frame.css").read_text()
+    assert re.search(r"\.forge-table \{[^}]*overflow-x: auto", css)
+
+
+def test_the_reproduce_box_ends_the_post(built):
+    html = page(built, "week01-post1-scientist")
+    assert '<p class="admonition-title">Reproduce</p>' in html
+    assert html.index("Reproduce</p>") > html.index("THE-BODY-STARTS-HERE")
+
+
+def test_only_an_approved_posts_byline_claims_a_human_review(built):
+    draft = page(built, "week01-post1-scientist")  # draft: true
+    assert "Draft, not yet reviewed" in draft and "reviewed by a human" not in draft
+    approved = page(built, "week01-post1-manager", "public")  # draft: false
+    assert "reviewed by a human" in approved and "not yet reviewed" not in approved
+    for path in built["public"].rglob("*.html"):  # a published site names no draft byline
+        assert "not yet reviewed" not in path.read_text(), path
+
+
+def test_a_lone_edition_builds_and_its_missing_companion_is_plain_text(blog, tmp_path):
+    (blog / "docs" / "posts" / "week01-post1-manager.md").unlink()
+    out = site.build_site(blog, tmp_path / "out", include_drafts=True)
+    html = (out / "blog" / "week01-post1-scientist" / "index.html").read_text()
+    assert '<span class="forge-unpublished" title="Not drafted yet">manager edition</span>' in html
+    assert "week01-post1-manager" not in html
+
+
 def test_built_site_references_no_cdn_or_font_host(built):
     for root in (built["drafts"], built["public"]):
         for path in root.rglob("*"):
@@ -230,11 +322,16 @@ def test_built_site_references_no_cdn_or_font_host(built):
             if path.name.startswith("bundle.") and path.parent.name == "javascripts":
                 lazy = tuple(url.split("//")[1] for url in MATERIAL_LAZY_LOADERS)
                 hits = {hit for hit in hits if not hit.startswith(lazy)}
+            if path.name == "glightbox.min.js":
+                lazy = tuple(url.split("//")[1] for url in GLIGHTBOX_LAZY_LOADERS)
+                hits = {hit for hit in hits if not hit.startswith(lazy)}
             assert not hits, f"{path.relative_to(root)} references {sorted(hits)}"
         for page in root.rglob("*.html"):
             html = page.read_text()
             assert not re.search(r"<(?:script|img)[^>]+src=\"https?://", html), page
             assert not re.search(r"<link[^>]+href=\"https?://(?!127\.0\.0\.1)", html), page
+            for link in re.findall(r'<a class="glightbox"[^>]*>', html):
+                assert 'data-type="image"' in link, (page, link)  # never Plyr's video player
     katex = built["drafts"] / "assets" / "katex"
     assert (katex / "katex.min.js").is_file() and (katex / "contrib" / "auto-render.min.js").is_file()
     assert any((katex / "fonts").glob("KaTeX_Main-Regular.woff2"))
@@ -423,6 +520,16 @@ def test_post_renders_math_and_figure_in_chromium(chromium, served, tmp_path):
     assert "<figcaption>Value iteration converges geometrically</figcaption>" in dom
     with urllib.request.urlopen(urllib.parse.urljoin(url, image.group(1)), timeout=10) as reply:
         assert reply.read(8) == b"\x89PNG\r\n\x1a\n"
+    # The frame: the "What to know" box, the figures in their (offline) lightbox links.
+    assert re.search(r'<p class="admonition-title">What to know</p>', dom)
+    assert re.search(r'<a class="glightbox"[^>]*href="[^"]*convergence\.png"', dom)
+    lightbox = re.search(r'<script src="([^"]*glightbox\.min\.js)"', dom)
+    assert lightbox, "glightbox script missing"
+    with urllib.request.urlopen(urllib.parse.urljoin(url, lightbox.group(1)), timeout=10) as reply:
+        assert b"GLightbox" in reply.read()
+    index = run_chromium(chromium, tmp_path / "profile", "--dump-dom", f"{served}/blog/").stdout
+    assert "What to know" in index and "Continue reading" in index
+    assert "THE-BODY-STARTS-HERE" not in index  # the excerpt, not the whole post
 
     shot = tmp_path / "post.png"
     run_chromium(chromium, tmp_path / "profile", "--window-size=1280,2000", f"--screenshot={shot}", url)

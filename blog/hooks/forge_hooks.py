@@ -10,6 +10,10 @@
   published yet" instead of pointing at a missing page.
 * A post's figures (any file under the posts folder that is not a page) ship only with a page
   that links to them: a draft's figures, and figures no post uses any more, stay out of the site.
+* A link to a post that was never drafted (one edition drafted alone, a later week) would fail
+  the strict build; it becomes plain text marked "not drafted yet".
+* A draft is shown under the author ``forge-draft`` ("Draft, not yet reviewed"): only an
+  approved post's byline says a human reviewed it.
 
 Post names and front matter are read through ``forge_cli.posts``, the one definition of the post
 format (MkDocs runs in forge's own interpreter, so it is importable here).
@@ -28,10 +32,15 @@ from mkdocs.structure.files import InclusionLevel
 from forge_cli.posts import POSTS_DIR, local_targets, parse_post_name, split_front_matter
 
 FEED_IMAGE = "assets/forge-logo.png"
+AUTHOR, DRAFT_AUTHOR = "forge", "forge-draft"
+"""The byline of an approved post and of a draft (docs/.authors.yml)."""
 
 _unpublished: set[str] = set()
 _ANCHOR = re.compile(r'<a\b[^>]*?\shref="(?P<href>[^"#]*)(?:#[^"]*)?"[^>]*>(?P<text>.*?)</a>', re.DOTALL)
 _EXTERNAL = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|/)")
+# A Markdown link (not an image) to a post file: [text](week01-post1-manager.md#anchor)
+_POST_LINK = re.compile(r"(?<!!)\[(?P<text>[^\]]*)\]\((?P<target>[^)\s#]*week\d{2}-post\d+-[a-z]+\.md)"
+                        r"(?:#[^)\s]*)?(?:\s+\"[^\"]*\")?\)")
 
 
 @event_priority(100)  # before the RSS plugin reads its configuration
@@ -95,6 +104,8 @@ def on_page_markdown(markdown, page, config, files):
     parsed = parse_post_name(name)
     if parsed is None:
         return markdown
+    _draft_byline(page)
+    markdown = _unlink_missing_posts(markdown, page, files)
     edition = parsed[2]
     series = []
     for file in files.documentation_pages():
@@ -113,6 +124,27 @@ def on_page_markdown(markdown, page, config, files):
         return markdown
     return markdown.rstrip() + (f"\n\n---\n\n**The series ({edition} edition):** "
                                 + " · ".join(links) + "\n")
+
+
+def _draft_byline(page) -> None:
+    """Runs before the blog plugin reads the authors (its hook has priority -50)."""
+    post_config = getattr(page, "config", None)
+    if page.meta.get("draft") is True and post_config is not None and "authors" in post_config:
+        post_config["authors"] = [DRAFT_AUTHOR if author == AUTHOR else author
+                                  for author in post_config["authors"]]
+
+
+def _unlink_missing_posts(markdown: str, page, files) -> str:
+    folder = posixpath.dirname(page.file.src_uri)
+
+    def unlink(match: re.Match) -> str:
+        target = posixpath.normpath(posixpath.join(folder, match.group("target")))
+        if _EXTERNAL.match(match.group("target")) or files.get_file_from_path(target) is not None:
+            return match.group(0)
+        return (f'<span class="forge-unpublished" title="Not drafted yet">'
+                f'{match.group("text")}</span>')
+
+    return _POST_LINK.sub(unlink, markdown)
 
 
 def _series_link(entry) -> str:
