@@ -103,11 +103,20 @@ def fill(text: str, context: DraftContext) -> tuple[str, list[str], list[str]]:
         if kind == "table" and key in tables:
             return table_block(tables[key], number(kind, key), context)
         if kind == "figure" and key in figures:
-            return figure_block(figures[key], number(kind, key))
+            return figure_block(figures[key], number(kind, key), plain_captions.get(key))
         unknown.append(f"{kind}:{key}")
         return unknown_marker(kind, key)
 
+    # the manager edition captions a figure with the notes' plain words where they give them:
+    # the runs' captions are written for scientists (γ, θ, ‖·‖∞)
+    plain_captions = ({pick.key: _sentence(pick.text) for pick in context.plan.figures if pick.text}
+                      if context.edition == "manager" else {})
     return _ANY_PLACEHOLDER.sub(replace, text), list(dict.fromkeys(used)), unknown
+
+
+def _sentence(text: str) -> str:
+    text = " ".join(text.split())
+    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
 
 
 _ANY_PLACEHOLDER = re.compile(f"{PLACEHOLDER.pattern}|{CODE_PLACEHOLDER.pattern}")

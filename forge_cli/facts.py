@@ -63,10 +63,5 @@ def build_facts(week: int, records: list[RunRecord]) -> FactsTable:
     return FactsTable(week=week, facts=facts)
 
 
-def placeholders(text: str) -> list[tuple[str, str]]:
-    """(kind, key) of every placeholder in ``text``, in order."""
-    return [(match.group(1), match.group(2)) for match in PLACEHOLDER.finditer(text)]
-
-
 def _runs_hash(run_ids: list[str]) -> str:
     return hashlib.sha256(",".join(sorted(run_ids)).encode()).hexdigest()[:12]

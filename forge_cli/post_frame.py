@@ -109,10 +109,11 @@ def stable_body(body: str) -> str:
 
 # ---- numbered tables and figures -------------------------------------------------------------
 
-def figure_block(figure: FigureRef, number: int) -> str:
+def figure_block(figure: FigureRef, number: int, caption: str | None = None) -> str:
     """A numbered, captioned figure: the image (zoomable: the site wraps it in a lightbox link)
-    and ``Figure N: caption`` under it."""
-    caption = f"Figure {number}: {figure.caption}".strip()
+    and ``Figure N: caption`` under it. ``caption`` replaces the run's own caption (the manager
+    edition's plain words from the notes)."""
+    caption = f"Figure {number}: {caption or figure.caption}".strip()
     alt = re.sub(r"\s+", " ", caption).replace("[", "(").replace("]", ")")
     return (f'<figure class="forge-figure" markdown="span">\n'
             f"![{alt}]({figure.site_file}){{ loading=lazy }}\n"

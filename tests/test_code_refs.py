@@ -99,8 +99,9 @@ def fill_here(text: str) -> tuple[str, list[str], list[str]]:
 
 def context_for(source: CodeSource | None) -> DraftContext:
     """Only what ``fill`` and ``draft_provenance`` read: no runs, facts, tables or figures."""
-    return DraftContext.model_construct(tables=[], figures=[], facts=FactsTable(week=1, facts={}),
-                                        run_ids=[], profile="smoke", code_source=source)
+    return DraftContext.model_construct(edition="scientist", tables=[], figures=[],
+                                        facts=FactsTable(week=1, facts={}), run_ids=[],
+                                        profile="smoke", code_source=source)
 
 
 # ---- finding the lines ------------------------------------------------------------------------
