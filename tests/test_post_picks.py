@@ -202,3 +202,10 @@ def test_week1_manager_editions_speak_plainly_state_a_limitation_and_link_refere
         links = re.findall(r"^- \[[^\]]+\]\((https?://[^)]+)\): \S", manager, re.MULTILINE)
         assert links == [reference["url"] for reference in notes["posts"][post]["references"]]
         assert "\n$$" not in manager and "```python" not in manager  # no equations, no code
+        # figures are captioned in the notes' plain words, not the run's scientific caption
+        for pick in notes["posts"][post].get("plain_figures", []):
+            (key, text), = pick.items() if isinstance(pick, dict) else [(pick, "")]
+            captions = re.findall(r"<figcaption>Figure \d+: ([^<]+)</figcaption>", manager)
+            if text:
+                plain = " ".join(text.split())[:40].lower()
+                assert any(plain in caption.lower() for caption in captions), key
