@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from algorithms import experiment as experiment_module
@@ -34,3 +37,29 @@ def registry():
     yield experiment_module
     experiment_module._REGISTRY.clear()
     experiment_module._REGISTRY.update(saved)
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def week1_smoke_runs(tmp_path_factory):
+    """Week 1's smoke runs, made once per test session; tests copy them into their project."""
+    from forge_cli.config import load_settings
+    from forge_cli.runner import RunPlan, run_plan
+
+    root = tmp_path_factory.mktemp("week1")
+    (root / "forge.toml").write_text('[wandb]\nmode = "disabled"\n')
+    run_plan(RunPlan(week=1, profile="smoke"), load_settings(root))
+    return root / "runs"
+
+
+@pytest.fixture
+def week1(project, week1_smoke_runs):
+    """A project with week 1's smoke runs and the repository's notes, templates and blog."""
+    shutil.copytree(week1_smoke_runs, project / "runs")
+    for folder in ("notes", "templates"):
+        shutil.copytree(REPO / folder, project / folder)
+    shutil.copytree(REPO / "blog", project / "blog", ignore=shutil.ignore_patterns(
+        "site", ".cache", "posts", "revisions", "backups"))
+    return project

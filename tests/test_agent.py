@@ -5,7 +5,6 @@ scripted model. Nothing leaves 127.0.0.1."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ from forge_cli.draft_context import build_context
 from forge_cli.drafting import DraftJob, draft_week
 from forge_cli.llm import ToolCall
 from forge_cli.posts import split_front_matter
-from forge_cli.runner import RunPlan, run_plan
 
 REPO = Path(__file__).resolve().parents[1]
 SCIENTIST_1 = [DraftJob(post=1, edition="scientist")]
@@ -28,22 +26,6 @@ RIGHT = (f"On the gambler's problem $v_*(50)$ = {{{{ fact:{FACT} }}}}.\n\n"
          "{{ figure:heatmaps/heatmaps/gambler }}\n\n"
          f"{{{{ code:{CODE} }}}}\n")
 
-
-@pytest.fixture(scope="module")
-def week1_runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("week1")
-    (root / "forge.toml").write_text('[wandb]\nmode = "disabled"\n')
-    run_plan(RunPlan(week=1, profile="smoke"), load_settings(root))
-    return root / "runs"
-
-
-@pytest.fixture
-def week1(project, week1_runs):
-    shutil.copytree(week1_runs, project / "runs")
-    shutil.copytree(REPO / "notes", project / "notes")
-    shutil.copytree(REPO / "blog", project / "blog",
-                    ignore=shutil.ignore_patterns("site", ".cache", "posts", "revisions", "backups"))
-    return project
 
 
 def use_anthropic(monkeypatch, server: MessagesAPIServer, **llm) -> None:

@@ -6,7 +6,6 @@ and links its references."""
 from __future__ import annotations
 
 import re
-import shutil
 from difflib import SequenceMatcher
 from pathlib import Path
 
@@ -21,7 +20,6 @@ from forge_cli.facts import FactsTable
 from forge_cli.notes import notes_picks
 from forge_cli.post_picks import Section, check_post_picks, plan_post
 from forge_cli.posts import split_front_matter
-from forge_cli.runner import RunPlan, run_plan
 from forge_cli.templating import render
 from forge_cli_harness import assert_one_line_error, forge, tree_fingerprint
 
@@ -29,24 +27,6 @@ REPO = Path(__file__).resolve().parents[1]
 ALL_JOBS = [DraftJob(post=p, edition=e) for p in (1, 2) for e in ("scientist", "manager")]
 VALUE_ITERATION = "algorithms/mdp/dynamic_programming.py::value_iteration"
 
-
-@pytest.fixture(scope="module")
-def week1_runs(tmp_path_factory):
-    """Week 1's smoke runs, made once; each test copies them into its own project."""
-    root = tmp_path_factory.mktemp("week1")
-    (root / "forge.toml").write_text('[wandb]\nmode = "disabled"\n')
-    run_plan(RunPlan(week=1, profile="smoke"), load_settings(root))
-    return root / "runs"
-
-
-@pytest.fixture
-def week1(project, week1_runs):
-    shutil.copytree(week1_runs, project / "runs")
-    shutil.copytree(REPO / "notes", project / "notes")
-    shutil.copytree(REPO / "templates", project / "templates")
-    shutil.copytree(REPO / "blog", project / "blog",
-                    ignore=shutil.ignore_patterns("site", ".cache", "posts"))
-    return project
 
 
 def bodies(project: Path) -> dict[str, str]:
