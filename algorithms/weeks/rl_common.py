@@ -111,7 +111,7 @@ def single_run(tracker: Any, config: SingleRunConfig, label: str,
     import numpy as np
 
     from algorithms.harness import curve
-    from algorithms.plotting import band_figure
+    from algorithms.plotting import PALETTE, band_figure
 
     (algo_config,) = config.algorithm_configs().values()
     if config.eval_episodes and algo_config.normalize_env:
@@ -120,15 +120,6 @@ def single_run(tracker: Any, config: SingleRunConfig, label: str,
     result = train(algo_config, log=lambda metrics, step: tracker.log(metrics, step=step,
                                                                       x="env_step"))
     episodes = result.episodes
-    grid = np.linspace(0, result.global_step, 100)
-    panels = {f"{algo_config.env_id} · {label}": {label: (grid, curve(episodes, grid)[None])}}
-    fig = band_figure(panels, "return (20-episode moving average)",
-                      hlines={"target": target} if target is not None else None)
-    tracker.log_figure(
-        "curves/episodic_return", fig,
-        f"{label} on {algo_config.env_id}, seed {algo_config.seed}: moving average of the last 20 "
-        f"episodes' undiscounted return against environment steps"
-        + (f"; dotted line: the target {target:g}." if target is not None else "."))
     summary = {"final_return": episodes.mean_return(20),
                "episodes": float(len(episodes.returns)),
                "env_steps": float(result.global_step), "wall_s": result.wall_s,
@@ -150,6 +141,25 @@ def single_run(tracker: Any, config: SingleRunConfig, label: str,
                     x="env_step")
         if target is not None:
             summary["eval_reached_target"] = float(summary["eval_return"] >= target)
+    grid = np.linspace(0, result.global_step, 100)
+    panels = {f"{algo_config.env_id} · {label}": {label: (grid, curve(episodes, grid)[None])}}
+    fig = band_figure(panels, "return (20-episode moving average)",
+                      hlines={"target": target} if target is not None else None)
+    caption = (f"{label} on {algo_config.env_id}, seed {algo_config.seed}: moving average of the "
+               "last 20 training episodes' undiscounted return (the sampling policy) against "
+               "environment steps")
+    if config.eval_episodes:
+        # where a target is judged on held-out episodes, the figure shows that judgement too,
+        # beside the training curve the sampling policy's exploration holds down
+        (ax,) = fig.axes
+        ax.errorbar([result.global_step], [summary["eval_return"]],
+                    yerr=[summary["eval_return_std"]], fmt="s", color=PALETTE[1], capsize=3,
+                    label="held-out evaluation")
+        ax.legend(loc="lower right", fontsize="small")
+        caption += (f"; square: the trained policy acting with its mode on "
+                    f"{config.eval_episodes} held-out episodes, mean ± std")
+    tracker.log_figure("curves/episodic_return", fig, caption + (
+        f"; dotted line: the target {target:g}." if target is not None else "."))
     if config.random_episodes:
         summary["random_return"] = random_return(algo_config.env_id, config.random_episodes,
                                                  config.seed)
