@@ -89,6 +89,11 @@ def draft(
     failed = False
     for outcome in outcomes:
         label = outcome.job.label
+        if outcome.waiting:
+            ui.console.print(f"{label}: [yellow]not drafted[/]: it waits for "
+                             f"{escape(outcome.waiting)} (the notes' posts.{outcome.job.post}."
+                             "waiting)", highlight=False, soft_wrap=True)
+            continue
         if outcome.error:
             failed = True
             ui.errors.print(f"[bold red]failed[/] {label}: {escape(outcome.error)} "

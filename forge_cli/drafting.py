@@ -240,6 +240,8 @@ class DraftOutcome(BaseModel):
     """The LLM's usage over every request of the draft, with ``rounds`` and ``tool_calls``."""
     findings: list[str] = []
     """What forge's check still found in the last round's text (LLM drafts only)."""
+    waiting: str | None = None
+    """Not drafted: the notes say what the post waits for."""
 
 
 def plan_jobs(week: Week, post: str, edition: str) -> list[DraftJob]:
@@ -283,6 +285,8 @@ def draft_week(settings: Settings, week_number: int, jobs: list[DraftJob],
             read_post_text(post)
 
     def run(job: DraftJob, context: DraftContext) -> DraftOutcome:
+        if context.plan.waiting:
+            return DraftOutcome(job=job, provider="none", waiting=context.plan.waiting)
         findings: list[str] = []
         if backend is None:
             raw, used_provider, used_model, usage = offline_draft(settings, context), "offline", None, {}

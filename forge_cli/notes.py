@@ -63,6 +63,9 @@ class PostPicks(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    waiting: str | None = None
+    """What the post waits for (an experiment not built yet): ``forge draft`` skips it and says
+    so, instead of drafting it from the week's defaults."""
     angle: str | None = None
     tldr: str | None = None
     plain_tldr: str | None = None
@@ -113,8 +116,8 @@ _EXPECTED = {
     "posts": "a map of post numbers to each post's picks",
     "labels": "a map of fact keys to labels", "plain_labels": "a map of fact keys to labels",
     "references": "a list of references, each {title, url, why}",
-    **{name: "text" for name in ("angle", "tldr", "plain_tldr", "limitation", "title", "url", "why",
-                                 "plain_why")},
+    **{name: "text" for name in ("waiting", "angle", "tldr", "plain_tldr", "limitation", "title",
+                                 "url", "why", "plain_why")},
 }
 
 

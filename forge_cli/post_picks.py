@@ -65,6 +65,8 @@ class Sibling(BaseModel):
 class PostPlan(BaseModel):
     """One edition of one post: the prose it is built from and what it cites."""
 
+    waiting: str = ""
+    """What the post waits for; not drafted while this is set (the notes' ``waiting``)."""
     angle: str = ""
     tldr: str = ""
     limitation: str = ""
@@ -181,6 +183,7 @@ def plan_post(picks: NotesPicks, week: Week, number: int, edition: str, facts: F
                 for i, key in enumerate(keys)]
 
     return PostPlan(
+        waiting=post.waiting or "",
         angle=post.angle or (opening.text if opening else ""),
         tldr=(post.plain_tldr or post.tldr or "") if manager else (post.tldr or ""),
         limitation=post.limitation or "",

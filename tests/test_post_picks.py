@@ -189,3 +189,17 @@ def test_week1_manager_editions_speak_plainly_state_a_limitation_and_link_refere
             if text:
                 plain = " ".join(text.split())[:40].lower()
                 assert any(plain in caption.lower() for caption in captions), key
+
+
+def test_a_post_that_waits_is_not_drafted_and_says_why(week1):
+    notes = week1 / "notes/week01.md"
+    text = notes.read_text().replace(
+        "posts:\n  1:\n", "posts:\n  1:\n    waiting: the week-1 experiments\n", 1)
+    assert "waiting:" in text
+    notes.write_text(text)
+    outcomes = draft_week(load_settings(), 1, ALL_JOBS)
+    waiting = [o for o in outcomes if o.job.post == 1]
+    assert waiting and all(o.waiting == "the week-1 experiments" and o.result is None
+                           for o in waiting)
+    assert not (week1 / "blog/docs/posts/week01-post1-scientist.md").exists()
+    assert (week1 / "blog/docs/posts/week01-post2-scientist.md").exists()

@@ -96,7 +96,7 @@ StepFn = Callable[..., dict[str, float]]
 def natural_step(agent: ActorCritic, params: list, full_step: torch.Tensor,
                  expected: torch.Tensor, surrogate: Callable[[], torch.Tensor],
                  kl: Callable[[], torch.Tensor], config: NPGConfig) -> dict[str, float]:
-    """NPG: take the whole KL-normalised natural-gradient step."""
+    """NPG: take the whole natural-gradient step it is given (Kakade's fixed α·F⁻¹g), no search."""
     set_flat_params(params, flat_params(params) + full_step)
     return {}
 
