@@ -32,6 +32,9 @@ class Fact(BaseModel):
     experiment: str
     metric: str
     run_ids: list[str]
+    seeds_in_run: int = 1
+    """Seeds a seed study ran inside each run (its config's ``n_seeds``): the value is already a
+    mean over them, with no spread shown."""
 
     def formatted(self) -> str:
         text = format_number(self.value)
@@ -53,14 +56,21 @@ class FactsTable(BaseModel):
 
 def build_facts(week: int, records: list[RunRecord]) -> FactsTable:
     experiments = experiments_for(week)
+    seeds_in_run = {record.experiment: max(1, _int(record.config.get("n_seeds")))
+                    for record in records}
     facts = {}
     for row in summarize(records):
         experiment = experiments.get(row.experiment)
         key = f"{row.experiment}.{row.metric}"
         facts[key] = Fact(key=key, value=row.mean, spread=row.std, n=row.n,
                           unit=experiment.unit(row.metric) if experiment else "",
-                          experiment=row.experiment, metric=row.metric, run_ids=row.run_ids)
+                          experiment=row.experiment, metric=row.metric, run_ids=row.run_ids,
+                          seeds_in_run=seeds_in_run.get(row.experiment, 1))
     return FactsTable(week=week, facts=facts)
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 1
 
 
 def _runs_hash(run_ids: list[str]) -> str:

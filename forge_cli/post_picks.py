@@ -82,7 +82,10 @@ class PostPlan(BaseModel):
     """``kind:key`` of the figures, tables and code the sections place inline, in order."""
     references: list[Reference] = []
     single_run: bool = True
-    """Every fact cited comes from one run (a deterministic experiment or a single seed)."""
+    """Every fact cited comes from one run of one seed (a deterministic experiment or a single
+    seed)."""
+    seeds_in_run: int = 1
+    """The most seeds a cited fact's seed study ran inside its run (its value is their mean)."""
     deterministic: bool = False
     """Every fact cited comes from an experiment with no randomness in it (run once, no seeds)."""
     other_posts: list[Sibling] = []
@@ -197,7 +200,9 @@ def plan_post(picks: NotesPicks, week: Week, number: int, edition: str, facts: F
               if f"code:{key}" not in placed],
         placed=placed,
         references=_either(post.references, picks.references) or [],
-        single_run=all(facts.facts[key].n <= 1 for key in cited),
+        single_run=all(facts.facts[key].n <= 1 and facts.facts[key].seeds_in_run <= 1
+                       for key in cited),
+        seeds_in_run=max([facts.facts[key].seeds_in_run for key in cited], default=1),
         deterministic=bool(cited) and all(
             not getattr(experiments.get(facts.facts[key].experiment), "seeded", True)
             for key in cited),

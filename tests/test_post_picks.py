@@ -203,3 +203,18 @@ def test_a_post_that_waits_is_not_drafted_and_says_why(week1):
                            for o in waiting)
     assert not (week1 / "blog/docs/posts/week01-post1-scientist.md").exists()
     assert (week1 / "blog/docs/posts/week01-post2-scientist.md").exists()
+
+
+def test_facts_of_a_seed_study_say_they_are_means_over_its_seeds():
+    from forge_cli.facts import build_facts
+    from forge_cli.store import RunRecord, now_iso
+
+    def record(experiment: str, config: dict) -> RunRecord:
+        return RunRecord(id=experiment, week=6, experiment=experiment, seed=0, profile="cpu",
+                         started_at=now_iso(), finished_at=now_iso(), duration_s=1.0,
+                         config=config, summary={"final_return": 400.0})
+
+    facts = build_facts(6, [record("a2c-vs-reinforce", {"n_seeds": 3}),
+                            record("a2c-cartpole", {"seed": 0})]).facts
+    assert facts["a2c-vs-reinforce.final_return"].seeds_in_run == 3
+    assert facts["a2c-cartpole.final_return"].seeds_in_run == 1
