@@ -5,6 +5,7 @@ on the built site)."""
 from __future__ import annotations
 
 import functools
+import html
 import http.server
 import os
 import re
@@ -24,6 +25,8 @@ from forge_cli import site
 from forge_cli.errors import BadInput, ForgeError
 
 BLOG = Path(__file__).resolve().parents[1] / "blog"
+ALGORITHMS_SOURCE = BLOG.parent  # the folder holding algorithms/, for code excerpts
+VALUE_ITERATION = BLOG.parent / "algorithms" / "mdp" / "dynamic_programming.py"
 URL = "https://blog.example.org/forge/"
 
 SCIENTIST = """\
@@ -56,15 +59,7 @@ $$
 
 Value iteration stops once $\\|V_{k+1} - V_k\\|_\\infty < \\epsilon$. A run costs $5 on a laptop.
 
-```python
-def value_iteration(P, R, gamma=0.9, tol=1e-8):
-    V = np.zeros(P.shape[0])
-    while True:
-        V_new = (R + gamma * P @ V).max(axis=1)
-        if np.abs(V_new - V).max() < tol:
-            return V_new
-        V = V_new
-```
+{{ code:algorithms/mdp/dynamic_programming.py::value_iteration }}
 
 | method | iterations | final error |
 |---|---:|---:|
@@ -125,6 +120,15 @@ GLIGHTBOX_LAZY_LOADERS = {"https://cdn.plyr.io/"}
 CDN = re.compile(r"[\w.-]*(?:cdn\.|cdnjs|fonts\.googleapis|fonts\.gstatic|jsdelivr|unpkg)[^\s\"'`)<>]*")
 
 
+def with_code(post: str) -> str:
+    """The post with its code placeholder filled as ``forge draft`` fills it: the real source."""
+    from forge_cli.code_refs import CodeSource, fill_code
+
+    key = "algorithms/mdp/dynamic_programming.py::value_iteration"
+    return post.replace("{{ code:%s }}" % key,
+                        fill_code(key, CodeSource(root=ALGORITHMS_SOURCE, commit="0123abcd")))
+
+
 def make_blog(root: Path) -> Path:
     """A copy of the real blog configuration with the two fixture posts and a figure."""
     blog = root / "blog"
@@ -133,7 +137,7 @@ def make_blog(root: Path) -> Path:
     if posts.exists():
         shutil.rmtree(posts)  # the real drafts are not part of the fixture
     (posts / "figures" / "week01").mkdir(parents=True)
-    (posts / "week01-post1-scientist.md").write_text(SCIENTIST)
+    (posts / "week01-post1-scientist.md").write_text(with_code(SCIENTIST))
     (posts / "week01-post1-manager.md").write_text(MANAGER)
 
     import matplotlib.pyplot as plt
@@ -527,6 +531,14 @@ def test_post_renders_math_and_figure_in_chromium(chromium, served, tmp_path):
     assert lightbox, "glightbox script missing"
     with urllib.request.urlopen(urllib.parse.urljoin(url, lightbox.group(1)), timeout=10) as reply:
         assert b"GLightbox" in reply.read()
+    # A code block whose every line stands in algorithms/ (the excerpt forge filled in).
+    code = next((html.unescape(re.sub(r"<[^>]+>", "", block))
+                 for block in re.findall(r"<pre[^>]*>(.*?)</pre>", dom, re.S)
+                 if "value_iteration" in block), None)
+    assert code, "no code block with value_iteration"
+    source = VALUE_ITERATION.read_text()
+    lines = [line.strip() for line in code.splitlines() if line.strip()]
+    assert len(lines) > 5 and all(line in source for line in lines), lines
     index = run_chromium(chromium, tmp_path / "profile", "--dump-dom", f"{served}/blog/").stdout
     assert "What to know" in index and "Continue reading" in index
     assert "THE-BODY-STARTS-HERE" not in index  # the excerpt, not the whole post
