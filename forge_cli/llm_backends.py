@@ -23,8 +23,8 @@ from forge_cli.config import Settings
 from forge_cli.errors import BadInput, ForgeError
 from forge_cli.llm import (Backend, LLMRequest, LLMResponse, TextCallback, ToolCall, Usage,
                            cost_usd, estimate_tokens, max_cost_usd, request_texts)
-from forge_cli.llm_retry import (Failure, RetryingBackend, StreamIncomplete, one_line,
-                                 status_failure, transport_failure)
+from forge_cli.llm_retry import (Failure, RetryingBackend, StreamIncomplete,
+                                 sdk_transport_failure, status_failure, transport_failure)
 
 COUNT_TOKENS_TIMEOUT_S = 30.0
 LOCAL_API_KEY = "not-needed"
@@ -141,13 +141,8 @@ class AnthropicBackend(RetryingBackend):
     def _classify(self, exc: Exception) -> Failure | None:
         import anthropic
 
-        if isinstance(exc, StreamIncomplete):
-            return Failure(True, "stream interrupted", str(exc))
-        if isinstance(exc, anthropic.APITimeoutError):
-            return Failure(True, "timeout", "no response in time")
-        if isinstance(exc, anthropic.APIConnectionError):
-            cause = exc.__cause__ or exc
-            return Failure(True, "connection error", one_line(cause) or type(cause).__name__)
+        if (failure := sdk_transport_failure(exc, anthropic)) is not None:
+            return failure
         if isinstance(exc, anthropic.APIStatusError):
             body = exc.body if isinstance(exc.body, dict) else {}
             error = body.get("error") if isinstance(body.get("error"), dict) else {}
@@ -270,13 +265,8 @@ class OpenAICompatibleBackend(RetryingBackend):
     def _classify(self, exc: Exception) -> Failure | None:
         import openai
 
-        if isinstance(exc, StreamIncomplete):
-            return Failure(True, "stream interrupted", str(exc))
-        if isinstance(exc, openai.APITimeoutError):
-            return Failure(True, "timeout", "no response in time")
-        if isinstance(exc, openai.APIConnectionError):
-            cause = exc.__cause__ or exc
-            return Failure(True, "connection error", one_line(cause) or type(cause).__name__)
+        if (failure := sdk_transport_failure(exc, openai)) is not None:
+            return failure
         if isinstance(exc, openai.APIStatusError):
             error_type, detail = _openai_error(exc.body, exc.message)
             return status_failure(exc.status_code, exc.response.headers, error_type, detail)

@@ -111,6 +111,19 @@ def transport_failure(exc: BaseException) -> Failure | None:
     return None
 
 
+def sdk_transport_failure(exc: BaseException, sdk: Any) -> Failure | None:
+    """The failures the official SDKs (``anthropic``, ``openai``) share by name: a stream cut
+    short, a timeout, a lost connection; None for anything else (a status error, say)."""
+    if isinstance(exc, StreamIncomplete):
+        return Failure(True, "stream interrupted", str(exc))
+    if isinstance(exc, sdk.APITimeoutError):
+        return Failure(True, "timeout", "no response in time")
+    if isinstance(exc, sdk.APIConnectionError):
+        cause = exc.__cause__ or exc
+        return Failure(True, "connection error", one_line(cause) or type(cause).__name__)
+    return None
+
+
 class RetryingBackend:
     """What a backend shares: its SDK client, the cost cap, the retry loop and its backoff. A
     subclass provides ``name``, ``_make_client``, ``estimate``, ``_attempt`` (one try) and
