@@ -187,11 +187,12 @@ class AgentDraft(BaseModel):
 
 
 def review(settings: Settings, context: DraftContext, filled: str) -> list[Finding]:
-    """forge's check of one round's filled text; the figures forge copies beside the post and
-    the companion edition drafted alongside count as present."""
+    """forge's check of one round's filled text, the brief's requirements included; the figures
+    forge copies beside the post and the companion edition drafted alongside count as present."""
     present = [figure.site_file for figure in context.figures] + [context.companion.file]
     return check_text(settings, context.week.number, filled, name=context.file_name,
-                      profile=context.profile, present=present)
+                      profile=context.profile, present=present, post=context.post.number,
+                      edition=context.edition)
 
 
 def draft_with_agent(settings: Settings, backend: Backend, context: DraftContext,
