@@ -16,6 +16,7 @@ import importlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fnmatch import fnmatch
+from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -62,8 +63,8 @@ class ExperimentConfig(BaseModel):
 
 
 class Tracker(Protocol):
-    """What an experiment may do with its results (``forge_cli.tracking`` implements it for
-    ``forge run``: the local run store and W&B)."""
+    """What an experiment may do with its results and where it keeps what it makes
+    (``forge_cli.tracking`` implements it for ``forge run``: the local run store and W&B)."""
 
     def log(self, metrics: dict[str, float], step: float | None = None, x: str = "step") -> None:
         """Scalars at ``x = step``. ``x`` names what the step counts (``sweep``, ``env_step``,
@@ -81,6 +82,27 @@ class Tracker(Protocol):
               description: str = "") -> Iterator[Any]:
         """Iterate with a per-step progress bar."""
 
+    def artifact_dir(self, name: str) -> Path:
+        """An empty folder inside this run for the artifact ``name`` (``lm:tinystories-base``),
+        which the experiment declared in ``produces``: what is written there is stored with the
+        run and logged to W&B as an artifact when the run finishes."""
+
+    def use_artifact(self, name: str) -> Path:
+        """The folder of artifact ``name`` (declared in ``needs``) from the newest finished run
+        of this profile that made it; the runner makes it first when there is none."""
+
+    def checkpoint_dir(self) -> Path:
+        """This run's folder for training checkpoints: empty on a fresh run, holding the
+        interrupted run's checkpoint when the run resumes one (``forge run --resume``)."""
+
+    def cache_dir(self) -> Path:
+        """A folder shared across runs for data derived from inputs (trained tokenizers,
+        token arrays), which the experiment keys by the content it was derived from."""
+
+    def data_file(self, name: str) -> Path | None:
+        """The corpus file the user configured for ``name`` (``[data] tinystories`` in
+        forge.toml), or None: use the excerpt shipped in ``algorithms/data``."""
+
 
 ExperimentFn = Callable[[Any, Tracker], dict[str, float]]
 
@@ -97,6 +119,12 @@ class Experiment:
     """(glob over summary keys, unit) pairs, first match wins: (("*.wall_ms", "ms"),)."""
     covers: tuple[int, ...] = ()
     """Which of the study plan's named experiments for this week it covers (1-based)."""
+    produces: tuple[str, ...] = ()
+    """Artifacts (models) its runs store, by name: ``("lm:tinystories-base",)``."""
+    needs: tuple[str, ...] = ()
+    """Artifacts it loads; the runner makes each first when no finished run has it."""
+    resumable: bool = False
+    """It checkpoints through ``tracker.checkpoint_dir()``, so ``--resume`` can continue it."""
 
     def unit(self, metric: str) -> str:
         return next((unit for pattern, unit in self.units if fnmatch(metric, pattern)), "")
@@ -108,19 +136,23 @@ F = TypeVar("F", bound=ExperimentFn)
 
 
 def experiment(week: int, name: str, config: type[ExperimentConfig], covers: tuple[int, ...],
-               seeded: bool = True, units: dict[str, str] | None = None) -> Callable[[F], F]:
+               seeded: bool = True, units: dict[str, str] | None = None,
+               produces: tuple[str, ...] = (), needs: tuple[str, ...] = (),
+               resumable: bool = False) -> Callable[[F], F]:
     """Register ``fn`` as experiment ``name`` of ``week``; its docstring's first line describes it.
 
     ``covers`` lists the study plan's experiments for the week that this one implements, by
     their 1-based position in the plan's list. ``units`` maps globs over the summary's keys to
-    units, used when results become a post's facts: ``{"*.wall_ms": "ms"}``.
+    units, used when results become a post's facts: ``{"*.wall_ms": "ms"}``. ``produces`` and
+    ``needs`` name the artifacts it stores and loads (see :class:`Tracker`), ``resumable`` says
+    that it checkpoints.
     """
 
     def register(fn: F) -> F:
         description = (fn.__doc__ or name).strip().splitlines()[0]
         _REGISTRY.setdefault(week, {})[name] = Experiment(
             week, name, config, fn, description, seeded, tuple((units or {}).items()),
-            tuple(covers))
+            tuple(covers), tuple(produces), tuple(needs), resumable)
         return fn
 
     return register
@@ -135,3 +167,13 @@ def experiments_for(week: int) -> dict[str, Experiment]:
         if error.name != module:
             raise
     return dict(_REGISTRY.get(week, {}))
+
+
+def producer_of(artifact: str) -> Experiment | None:
+    """The registered experiment that declares ``artifact`` in its ``produces`` (the plan's 16
+    weeks are imported to find it)."""
+    for week in sorted(set(range(1, 17)) | set(_REGISTRY)):
+        for candidate in experiments_for(week).values():
+            if artifact in candidate.produces:
+                return candidate
+    return None

@@ -37,6 +37,9 @@ def run(
     profile: Annotated[str, typer.Option(help="smoke (seconds) | cpu (minutes) | gpu")] = "cpu",
     seeds: Annotated[str, typer.Option(help="seeds, e.g. 0,1,2 or 0-4")] = "0",
     only: Annotated[list[str] | None, typer.Option(help="run only this experiment (repeatable)")] = None,
+    resume: Annotated[str | None, typer.Option(
+        help="continue the interrupted run of this id (from runs/.failed or runs/.incomplete) "
+             "from its last checkpoint; needs --only")] = None,
 ) -> None:
     """Run the week's experiments, tracked in W&B and stored in the local run store."""
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn,
@@ -49,8 +52,9 @@ def run(
     names = [name.strip() for item in only or [] for name in item.split(",") if name.strip()]
     try:
         plan = RunPlan(week=number, profile=profile, seeds=parse_seeds(seeds),
-                       only=names if only is not None else None)  # --only '' is an error
-        plan.jobs()  # validate before any progress bar appears
+                       only=names if only is not None else None,  # --only '' is an error
+                       resume=resume)
+        plan.check(cfg)  # validate before any progress bar appears
     except ForgeError as error:
         fail(error)
     for notice in plan.notices():
@@ -66,7 +70,9 @@ def run(
 
     try:
         with progress:
-            records = run_plan(plan, cfg, progress, on_finished=finished)
+            records = run_plan(plan, cfg, progress, on_finished=finished,
+                               notify=lambda line: progress.console.print(
+                                   f"[yellow]note:[/] {line}", highlight=False, soft_wrap=True))
     except KeyboardInterrupt:
         ui.errors.print("[bold red]interrupted:[/] finished runs are kept; the partial run was "
                      f"moved to {cfg.path('runs') / '.failed'} and is never read as a result")

@@ -94,10 +94,26 @@ class SiteSettings(BaseModel):
     ``<repo_url>/blob/<commit>/<path>#L<a>-L<b>``; None: a plain "path, lines, commit" line."""
 
 
+class DataSettings(BaseModel):
+    """Corpora the user downloaded, used instead of the excerpts shipped in ``algorithms/data``
+    (the gpu profile of the LM weeks wants the full TinyStories, ~2 GB of text)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tinystories: Path | None = None
+    """A TinyStories training file (``TinyStoriesV2-GPT4-train.txt``: stories separated by
+    ``<|endoftext|>``); the shipped validation excerpt stays the held-out set."""
+
+    def configured(self) -> dict[str, Path]:
+        return {name: value for name, value in self.model_dump().items() if value is not None}
+
+
 class PathSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     runs: Path = Path("runs")
+    cache: Path = Path(".cache")
+    """Data derived from inputs and shared across runs (trained tokenizers, token arrays)."""
     notes: Path = Path("notes")
     templates: Path = Path("templates")
     blog: Path = Path("blog")
@@ -128,6 +144,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     site: SiteSettings = SiteSettings()
     paths: PathSettings = PathSettings()
+    data: DataSettings = DataSettings()
 
     anthropic_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY"), exclude=True)
@@ -147,6 +164,17 @@ class Settings(BaseSettings):
         """A configured folder, absolute (relative paths are taken from the project root)."""
         value = getattr(self.paths, name)
         return value if value.is_absolute() else self.root / value
+
+    def data_files(self) -> dict[str, Path]:
+        """The configured corpora, absolute; BadInput when one is not a readable file."""
+        files = {}
+        for name, value in self.data.configured().items():
+            path = value.expanduser()
+            path = path if path.is_absolute() else self.root / path
+            if not path.is_file():
+                raise BadInput(f"[data] {name} = {str(value)!r} in {CONFIG_FILE}: no such file")
+            files[name] = path
+        return files
 
 
 class NotAProject(BadInput):

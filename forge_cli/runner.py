@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from algorithms.experiment import PROFILES, Experiment, experiments_for
+from forge_cli import artifacts
 from forge_cli.config import Settings
 from forge_cli.errors import BadInput, ForgeError
-from algorithms.experiment import PROFILES, Experiment, experiments_for
 from forge_cli.provenance import environment
 from forge_cli.store import RunRecord, RunStore, new_run_id, now_iso
-from forge_cli.tracking import RunTracker, start_wandb_run
+from forge_cli.tracking import RunResources, RunTracker, start_wandb_run
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -36,6 +37,8 @@ class RunPlan:
     seeds: list[int] = field(default_factory=lambda: [0])
     only: list[str] | None = None
     """None: every experiment of the week; a list (``--only``) must name at least one."""
+    resume: str | None = None
+    """``--resume``: the id of an interrupted run of the one experiment ``--only`` names."""
 
     def experiments(self) -> list[Experiment]:
         """The experiments to run, checked against the week's registry."""
@@ -56,8 +59,26 @@ class RunPlan:
 
     def jobs(self) -> list[tuple[Experiment, int]]:
         """(experiment, seed) pairs to run; deterministic experiments run once, with seed 0."""
+        if self.resume is not None:
+            if self.only is None or len(self.experiments()) != 1:
+                raise BadInput("--resume continues one run: name its experiment with --only")
+            if len(self.seeds) != 1:
+                raise BadInput("--resume continues one run: give at most one --seeds")
         return [(experiment, seed) for experiment in self.experiments()
                 for seed in (self.seeds if experiment.seeded else [0])]
+
+    def check(self, settings: Settings) -> None:
+        """Everything that can be refused before a file changes: experiments, data, resume."""
+        jobs = self.jobs()
+        settings.data_files()
+        if self.resume is not None:
+            (experiment, seed), = jobs
+            _, start = artifacts.interrupted_run(RunStore(settings.path("runs")), self.resume)
+            config = _config(experiment, self.profile, start.get("seed", seed))
+            if start.get("seed") != seed and self.seeds != [0]:
+                raise BadInput(f"run {self.resume} is seed {start.get('seed')}, not {seed}")
+            artifacts.check_resumable(start, experiment, self.profile,
+                                      config.model_dump(mode="json"), self.resume)
 
     def notices(self) -> list[str]:
         """One line per deterministic experiment that will not run the seeds asked for."""
@@ -89,24 +110,49 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def run_one(experiment: Experiment, seed: int, profile: str, settings: Settings,
-            progress: Progress | None = None) -> RunRecord:
+def _config(experiment: Experiment, profile: str, seed: int):
     try:
-        config = experiment.config.for_profile(profile, seed=seed)
+        return experiment.config.for_profile(profile, seed=seed)
     except ValidationError as error:
         raise ForgeError(f"{experiment.name}: bad {profile} profile: {error.errors()[0]['msg']}") from None
+
+
+def run_one(experiment: Experiment, seed: int, profile: str, settings: Settings,
+            progress: Progress | None = None, resume: str | None = None,
+            notify: Callable[[str], None] | None = None) -> RunRecord:
+    """One run of ``experiment``; the artifacts it needs are made first when no run has them
+    (``notify`` says so), ``resume`` continues the interrupted run of that id."""
     store = RunStore(settings.path("runs"))
+    source = None
+    if resume is not None:
+        source, start = artifacts.interrupted_run(store, resume)
+        seed = start.get("seed", seed)
+    config = _config(experiment, profile, seed)
+    config_values = config.model_dump(mode="json")
+    if resume is not None:
+        artifacts.check_resumable(start, experiment, profile, config_values, resume)
+    for producer in artifacts.missing_artifacts(experiment, store, profile):
+        if notify is not None:
+            notify(f"{experiment.name} needs {', '.join(experiment.needs)}, which no {profile} "
+                   f"run has made: running week {producer.week} {producer.name} first")
+        run_one(producer, 0, profile, settings, progress, notify=notify)
     run_id = new_run_id()
     writer = store.writer(run_id)
-    config_values = config.model_dump(mode="json")
+    writer.write_start({"week": experiment.week, "experiment": experiment.name, "seed": seed,
+                        "profile": profile, "config": config_values, "resumes": resume})
     wandb_run = None
     started, clock = now_iso(), time.perf_counter()
     try:
+        if source is not None:
+            artifacts.seed_checkpoint(source, writer.dir)
         wandb_dir = settings.path("wandb")
         wandb_dir.mkdir(parents=True, exist_ok=True)
         wandb_run = start_wandb_run(settings.wandb, str(wandb_dir), run_id, experiment.week,
                                     experiment.name, seed, config_values)
-        tracker = RunTracker(writer, wandb_run, progress)
+        resources = RunResources(cache=settings.path("cache"), profile=profile,
+                                 data=settings.data_files(), produces=experiment.produces,
+                                 needs=experiment.needs)
+        tracker = RunTracker(writer, wandb_run, progress, resources)
         summary = experiment.fn(config, tracker)
         if wandb_run is not None:
             wandb_run.summary.update(summary)
@@ -116,6 +162,7 @@ def run_one(experiment: Experiment, seed: int, profile: str, settings: Settings,
             duration_s=round(time.perf_counter() - clock, 3), config=config_values,
             summary=summary, environment=environment(settings.root),
             wandb=_wandb_info(wandb_run, settings))
+        artifacts.log_to_wandb(wandb_run, writer.dir, writer.artifacts, profile)
         finished = writer.finish(record)
     except BaseException as error:  # Ctrl-C and SIGTERM too: never leave a run that looks finished
         writer.fail("".join(traceback.format_exception(error)))
@@ -128,14 +175,17 @@ def run_one(experiment: Experiment, seed: int, profile: str, settings: Settings,
 
 
 def run_plan(plan: RunPlan, settings: Settings, progress: Progress | None = None,
-             on_finished: Callable[[RunRecord], None] | None = None) -> list[RunRecord]:
+             on_finished: Callable[[RunRecord], None] | None = None,
+             notify: Callable[[str], None] | None = None) -> list[RunRecord]:
+    plan.check(settings)
     jobs = plan.jobs()
     overall = progress.add_task(f"week {plan.week}", total=len(jobs)) if progress else None
     records = []
     for experiment, seed in jobs:
         if progress is not None:
             progress.update(overall, description=f"week {plan.week} · {experiment.name} · seed {seed}")
-        record = run_one(experiment, seed, plan.profile, settings, progress)
+        record = run_one(experiment, seed, plan.profile, settings, progress, plan.resume,
+                         notify)
         records.append(record)
         if on_finished:
             on_finished(record)

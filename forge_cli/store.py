@@ -7,6 +7,11 @@ Layout::
         history.jsonl      one line per tracker.log call: {"step": …, "x": "<axis>", "<metric>": …}
         tables/<key>.json  {"columns": […], "rows": […]}
         figures/<key>.png
+        artifacts/<name>/  what the run made for later runs to load (a model: weights, config,
+                           tokenizer); indexed by name in run.json
+        checkpoint/        training checkpoints of a resumable experiment
+        start.json         experiment, seed, profile and config, written when the run starts
+                           (what ``forge run --resume`` checks an interrupted run against)
     runs/.incomplete/<run-id>/   runs being written (or killed mid-way): never read as results;
                                  writer.json names the process writing it (pid, host)
     runs/.failed/<run-id>/       runs that raised or were interrupted, with error.txt
@@ -39,6 +44,9 @@ from forge_cli.errors import BadInput
 INCOMPLETE = ".incomplete"
 FAILED = ".failed"
 WRITER_FILE = "writer.json"
+START_FILE = "start.json"
+ARTIFACTS = "artifacts"
+CHECKPOINT = "checkpoint"
 """In an incomplete run: the pid and host of the process writing it (stale once that is gone)."""
 PROFILE_RANK = ("gpu", "cpu", "smoke")
 """Most complete first: a week's results default to the first of these that has runs."""
@@ -88,6 +96,8 @@ class RunRecord(BaseModel):
     wandb: dict[str, Any] = {}
     figures: list[FigureEntry] = []
     tables: list[TableEntry] = []
+    artifacts: dict[str, str] = {}
+    """Artifact name (``lm:tinystories-base``) -> its folder inside the run."""
 
     # Set when loaded from disk; not part of the stored record.
     path: Path | None = None
@@ -161,6 +171,18 @@ class RunWriter:
         self._history = open(self.dir / "history.jsonl", "a", encoding="utf-8")
         self.figures: list[FigureEntry] = []
         self.tables: list[TableEntry] = []
+        self.artifacts: dict[str, str] = {}
+
+    def write_start(self, start: dict[str, Any]) -> None:
+        """What the run is (experiment, seed, profile, config), readable before it finishes."""
+        write_text_atomic(self.dir / START_FILE, json.dumps(start, indent=2))
+
+    def artifact_dir(self, name: str) -> Path:
+        """The folder the run writes artifact ``name`` into; recorded in the run's index."""
+        file = f"{ARTIFACTS}/{safe_key(name.replace(':', '-'))}"
+        (self.dir / file).mkdir(parents=True, exist_ok=True)
+        self.artifacts[name] = file
+        return self.dir / file
 
     def append_history(self, row: dict[str, Any]) -> None:
         self._history.write(json.dumps(row, default=float) + "\n")
@@ -184,7 +206,8 @@ class RunWriter:
 
     def finish(self, record: RunRecord) -> RunRecord:
         self._history.close()
-        record = record.model_copy(update={"figures": self.figures, "tables": self.tables})
+        record = record.model_copy(update={"figures": self.figures, "tables": self.tables,
+                                           "artifacts": self.artifacts})
         write_text_atomic(self.dir / "run.json", record.model_dump_json(indent=2,
                                                                          exclude={"path"}))
         final = self.store.run_dir(record.week, record.experiment, record.id)

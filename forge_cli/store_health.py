@@ -76,7 +76,7 @@ def corrupt_runs(store: RunStore) -> list[CorruptRun]:
 
 
 def incomplete_runs(store: RunStore) -> list[IncompleteRun]:
-    return [_inspect(path) for path in store.incomplete()]
+    return [inspect_incomplete(path) for path in store.incomplete()]
 
 
 def clean(store: RunStore, dry_run: bool = False) -> CleanReport:
@@ -102,7 +102,7 @@ def clean(store: RunStore, dry_run: bool = False) -> CleanReport:
     return report
 
 
-def _inspect(path: Path) -> IncompleteRun:
+def inspect_incomplete(path: Path) -> IncompleteRun:
     try:
         writer = json.loads((path / WRITER_FILE).read_text(encoding="utf-8"))
         pid, host = int(writer["pid"]), str(writer["host"])

@@ -26,9 +26,12 @@ The local history keeps the experiment's own terms: one row per ``log`` call,
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from forge_cli.store import RunWriter
+from forge_cli.errors import ForgeError
+from forge_cli.store import CHECKPOINT, RunWriter
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -44,13 +47,26 @@ def axis_metric(key: str, x: str) -> str:
     return f"{AXES}{x}/{key}"
 
 
+@dataclass(frozen=True)
+class RunResources:
+    """What a run may load and where it keeps derived data (see ``forge_cli.artifacts``)."""
+
+    cache: Path
+    profile: str = "cpu"
+    data: dict[str, Path] = field(default_factory=dict)
+    produces: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()
+
+
 class RunTracker:
     """Implements :class:`algorithms.experiment.Tracker` for one run."""
 
-    def __init__(self, writer: RunWriter, wandb_run: Any = None, progress: Progress | None = None):
+    def __init__(self, writer: RunWriter, wandb_run: Any = None, progress: Progress | None = None,
+                 resources: RunResources | None = None):
         self.writer = writer
         self.wandb_run = wandb_run
         self.progress = progress
+        self._resources = resources
         self._axes: dict[str, str] = {}  # metric -> the x it was first logged against
 
     def log(self, metrics: dict[str, float], step: float | None = None, x: str = "step") -> None:
@@ -122,6 +138,43 @@ class RunTracker:
                 self.progress.advance(task)
         finally:
             self.progress.remove_task(task)
+
+
+    @property
+    def resources(self) -> RunResources:
+        """What ``run_one`` set up; a bare tracker (a test's) caches beside its store."""
+        if self._resources is None:
+            self._resources = RunResources(cache=self.writer.store.root / ".cache")
+        return self._resources
+
+    def artifact_dir(self, name: str) -> Path:
+        if name not in self.resources.produces:
+            raise ValueError(f"artifact {name!r} is not among the experiment's produces="
+                             f"{self.resources.produces}")
+        return self.writer.artifact_dir(name)
+
+    def use_artifact(self, name: str) -> Path:
+        from forge_cli.artifacts import find_artifact
+
+        if name not in self.resources.needs:
+            raise ValueError(f"artifact {name!r} is not among the experiment's needs="
+                             f"{self.resources.needs}")
+        folder = find_artifact(self.writer.store, name, self.resources.profile)
+        if folder is None:  # the runner makes what a run needs before it starts
+            raise ForgeError(f"no {self.resources.profile} run has made {name} yet")
+        return folder
+
+    def checkpoint_dir(self) -> Path:
+        folder = self.writer.dir / CHECKPOINT
+        folder.mkdir(exist_ok=True)
+        return folder
+
+    def cache_dir(self) -> Path:
+        self.resources.cache.mkdir(parents=True, exist_ok=True)
+        return self.resources.cache
+
+    def data_file(self, name: str) -> Path | None:
+        return self.resources.data.get(name)
 
 
 def start_wandb_run(settings: WandbSettings, directory: str, run_id: str, week: int,

@@ -2,14 +2,28 @@
 RecordingTracker``)."""
 
 
-class RecordingTracker:
-    """An in-memory Tracker: remembers every call, draws nothing."""
+import atexit
+import shutil
+import tempfile
+from pathlib import Path
 
-    def __init__(self):
+_SHARED = Path(tempfile.mkdtemp(prefix="forge-recording-"))
+atexit.register(shutil.rmtree, _SHARED, True)
+"""Cache and artifacts shared by every RecordingTracker of a test session: a model one smoke
+experiment makes is there for the next that needs it."""
+
+
+class RecordingTracker:
+    """An in-memory Tracker: remembers every call, draws nothing; artifacts, checkpoints and the
+    cache live in a temporary folder shared by the session."""
+
+    def __init__(self, root: Path | None = None):
         self.logs: list[tuple[float | None, dict[str, float]]] = []
         self.axes: dict[str, str] = {}  # metric -> the name of its x-axis
         self.tables: dict[str, tuple[list[str], list[list]]] = {}
         self.figures: dict[str, str] = {}
+        self.root = Path(root or _SHARED)
+        self.run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=self.root))
 
     def log(self, metrics, step=None, x="step"):
         for key in metrics:
@@ -31,11 +45,35 @@ class RecordingTracker:
     def track(self, iterable, total=None, description=""):
         yield from iterable
 
+    def artifact_dir(self, name):
+        folder = self.root / "artifacts" / name.replace(":", "-")
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def use_artifact(self, name):
+        folder = self.root / "artifacts" / name.replace(":", "-")
+        assert folder.is_dir(), f"no smoke run has made {name} in this session yet"
+        return folder
+
+    def checkpoint_dir(self):
+        folder = self.run_dir / "checkpoint"
+        folder.mkdir(exist_ok=True)
+        return folder
+
+    def cache_dir(self):
+        folder = self.root / "cache"
+        folder.mkdir(exist_ok=True)
+        return folder
+
+    def data_file(self, name):
+        return None
+
 
 def smoke_runs(experiments) -> dict[str, tuple[dict[str, float], RecordingTracker]]:
-    """Run every experiment of ``experiments`` (name → Experiment) at the smoke profile."""
+    """Run every experiment of ``experiments`` (name → Experiment) at the smoke profile,
+    producers of artifacts before the experiments that need them."""
     results = {}
-    for name, exp in experiments.items():
+    for name, exp in sorted(experiments.items(), key=lambda item: not item[1].produces):
         tracker = RecordingTracker()
         results[name] = exp.fn(exp.config.for_profile("smoke"), tracker), tracker
     return results

@@ -147,16 +147,18 @@ class RotaryEmbedding(nn.Module):
         [x'_{2i+1}] = [sin mθ_i   cos mθ_i] [x_{2i+1}].
 
     Rotations are orthogonal and R_mᵀ R_n = R_{n−m}, hence ⟨R_m q, R_n k⟩ = ⟨q, R_{n−m} k⟩: the
-    logit depends on the offset only, not on the absolute positions (tested). Pairs are adjacent
-    dimensions as in the paper (GPT-NeoX/LLaMA pair dimension i with i + d/2 instead; the two
-    differ by a fixed permutation of the weights).
+    logit depends on the offset only, not on the absolute positions (tested). With
+    ``interleaved=True`` (the default) pairs are adjacent dimensions, as in the paper;
+    ``interleaved=False`` pairs dimension i with i + d/2 instead, as GPT-NeoX, LLaMA and Hugging
+    Face's ``rotate_half`` do. The two differ by a fixed permutation of the q and k weights, so a
+    model must use the pairing its weights were trained with.
     """
 
-    def __init__(self, head_dim: int, base: float = 10000.0):
+    def __init__(self, head_dim: int, base: float = 10000.0, interleaved: bool = True):
         super().__init__()
         if head_dim % 2:
             raise ValueError(f"head_dim must be even, got {head_dim}")
-        self.head_dim, self.base = head_dim, base
+        self.head_dim, self.base, self.interleaved = head_dim, base, interleaved
         inv_freq = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
         self.register_buffer("inv_freq", inv_freq, persistent=False)
 
@@ -164,21 +166,42 @@ class RotaryEmbedding(nn.Module):
         """m θ_i for every position m and pair i: ``(len(positions), head_dim / 2)``, float64."""
         return positions.to(torch.float64)[:, None] * self.inv_freq[None, :]
 
+    def tables(self, positions: Tensor, dtype: torch.dtype | None = None) -> tuple[Tensor, Tensor]:
+        """cos mθ_i and sin mθ_i, ``(len(positions), head_dim / 2)`` each: computed in float64
+        and rounded once, so a model can precompute them once and rotate with
+        :meth:`rotate_with` without float64 work."""
+        angles = self.angles(positions)
+        dtype = dtype or torch.get_default_dtype()
+        return angles.cos().to(dtype), angles.sin().to(dtype)
+
+    def rotate_with(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+        """The rotation with precomputed ``(L, head_dim / 2)`` tables, in this pairing."""
+        if self.interleaved:
+            first, second = x[..., 0::2], x[..., 1::2]
+            return torch.stack([first * cos - second * sin, first * sin + second * cos],
+                               dim=-1).flatten(-2)
+        first, second = x.chunk(2, dim=-1)  # pair (i, i + d/2): HF's rotate_half
+        return torch.cat([first * cos - second * sin, first * sin + second * cos], dim=-1)
+
     def rotate(self, x: Tensor, positions: Tensor) -> Tensor:
         """The real form: x is ``(..., L, head_dim)``, ``positions`` the L absolute positions."""
-        angles = self.angles(positions)
-        cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
-        even, odd = x[..., 0::2], x[..., 1::2]
-        return torch.stack([even * cos - odd * sin, even * sin + odd * cos], dim=-1).flatten(-2)
+        cos, sin = self.tables(positions, x.dtype)
+        return self.rotate_with(x, cos, sin)
 
     def rotate_complex(self, x: Tensor, positions: Tensor) -> Tensor:
-        """The complex form: view each pair as x_{2i} + i x_{2i+1} and multiply by e^{i m θ_i}."""
+        """The complex form: view each pair as x_a + i x_b and multiply by e^{i m θ_i}."""
         precision = torch.float64 if x.dtype == torch.float64 else torch.float32
-        as_complex = torch.view_as_complex(x.to(precision).reshape(*x.shape[:-1], -1, 2)
-                                           .contiguous())
+        wide = x.to(precision)
+        if self.interleaved:
+            pairs = wide.reshape(*x.shape[:-1], -1, 2)
+        else:
+            pairs = torch.stack(wide.chunk(2, dim=-1), dim=-1)
+        as_complex = torch.view_as_complex(pairs.contiguous())
         rotation = torch.polar(torch.ones_like(self.angles(positions)), self.angles(positions))
-        rotated = as_complex * rotation.to(as_complex.dtype)
-        return torch.view_as_real(rotated).flatten(-2).to(x.dtype)
+        rotated = torch.view_as_real(as_complex * rotation.to(as_complex.dtype))
+        if not self.interleaved:
+            rotated = rotated.transpose(-2, -1)  # (..., 2, d/2): the two halves back in place
+        return rotated.flatten(-2).to(x.dtype)
 
     def forward(self, x: Tensor, positions: Tensor) -> Tensor:
         return self.rotate(x, positions)

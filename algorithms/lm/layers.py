@@ -1,0 +1,115 @@
+"""The three layers of a LLaMA block: RMSNorm, the SwiGLU feed-forward, causal self-attention.
+
+* RMSNorm, Zhang & Sennrich (2019), "Root Mean Square Layer Normalization", eq. 4:
+      ā_i = a_i / RMS(a) · g_i,   RMS(a) = sqrt(1/n Σ_i a_i² + ε):
+  LayerNorm without the mean subtraction and the bias; re-scaling invariance is what matters.
+* SwiGLU, Shazeer (2020), "GLU Variants Improve Transformer", eq. 6:
+      FFN_SwiGLU(x) = (Swish(x W) ⊗ x V) W_2     (Swish_1 = SiLU; no biases)
+  named as in Hugging Face: W = ``gate_proj``, V = ``up_proj``, W_2 = ``down_proj``.
+* Causal self-attention with rotary positions (Su et al. 2021, RoFormer) and h query heads over
+  g key/value heads (Ainslie et al. 2023; g = h is MHA), reusing week 3's ``RotaryEmbedding``,
+  ``KVCache`` and ``grouped_query_attention`` (``algorithms.attention``).
+
+RoPE pairs dimension i with i + d/2 (GPT-NeoX / LLaMA / HF's ``rotate_half``) rather than the
+paper's adjacent pairs, so weights trained by Hugging Face's LLaMA load without a permutation.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from algorithms.attention.multihead import KVCache, grouped_query_attention
+from algorithms.attention.positional import RotaryEmbedding
+from algorithms.lm.config import LMConfig
+
+
+class RMSNorm(nn.Module):
+    """Zhang & Sennrich (2019), eq. 4: x / sqrt(mean(x²) + ε) · g, with g initialised to 1.
+
+    Computed in float32 and cast back before the gain, as Hugging Face's ``LlamaRMSNorm`` does:
+    the mean of squares of bfloat16 activations loses too many bits.
+    """
+
+    def __init__(self, dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        wide = x.float()
+        normed = wide * torch.rsqrt(wide.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * normed.to(x.dtype)
+
+
+class SwiGLU(nn.Module):
+    """Shazeer (2020), eq. 6: down(SiLU(gate x) ⊗ up x). The gate decides, per hidden unit, how
+    much of the linear ``up`` feature passes: a smooth, learned GLU gate instead of a ReLU."""
+
+    def __init__(self, d_model: int, hidden: int):
+        super().__init__()
+        self.gate_proj = nn.Linear(d_model, hidden, bias=False)
+        self.up_proj = nn.Linear(d_model, hidden, bias=False)
+        self.down_proj = nn.Linear(hidden, d_model, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class CausalSelfAttention(nn.Module):
+    """softmax(q kᵀ / √d + causal) v per head, with q and k rotated by their absolute positions.
+
+    ``forward(x, cache)``: x is ``(B, T, d_model)``. With a :class:`KVCache` the T new tokens sit
+    at positions ``cache.length, ..., cache.length + T − 1``; their keys are cached *after* the
+    rotation (a key's position never changes), so a cached step re-rotates nothing.
+
+    The causal mask is by absolute position, k_pos ≤ q_pos. Without a past it is exactly the
+    lower triangle SDPA's ``is_causal`` builds internally (no mask is materialised); a one-token
+    step may see every key (no mask at all); only a multi-token chunk after a past needs an
+    explicit ``(T, past + T)`` mask, since ``is_causal`` aligns its triangle to the top left.
+    """
+
+    def __init__(self, config: LMConfig):
+        super().__init__()
+        self.n_heads, self.n_kv_heads = config.n_heads, config.kv_heads
+        self.head_dim, self.max_seq_len = config.head_dim, config.max_seq_len
+        self.reference = config.attention == "reference"
+        d, hd = config.d_model, config.head_dim
+        self.q_proj = nn.Linear(d, config.n_heads * hd, bias=False)
+        self.k_proj = nn.Linear(d, config.kv_heads * hd, bias=False)  # GQA shrinks k, v only
+        self.v_proj = nn.Linear(d, config.kv_heads * hd, bias=False)
+        self.o_proj = nn.Linear(config.n_heads * hd, d, bias=False)
+        self.rotary = RotaryEmbedding(hd, config.rope_base, interleaved=False)
+        # the tables for every position, rounded from float64 once; not in the state dict
+        cos, sin = self.rotary.tables(torch.arange(config.max_seq_len), torch.float32)
+        self.register_buffer("cos", cos, persistent=False)
+        self.register_buffer("sin", sin, persistent=False)
+
+    def forward(self, x: Tensor, cache: KVCache | None = None) -> Tensor:
+        batch, length, _ = x.shape
+        past = cache.length if cache is not None else 0
+        if past + length > self.max_seq_len:
+            raise ValueError(f"sequence of {past + length} tokens does not fit the model's "
+                             f"context of {self.max_seq_len}")
+        q = self.q_proj(x).view(batch, length, self.n_heads, self.head_dim).transpose(1, 2)
+        k = self.k_proj(x).view(batch, length, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        v = self.v_proj(x).view(batch, length, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        # float32 tables (the model's dtype once it is cast): under autocast the bfloat16 q, k
+        # are rotated in float32, as Hugging Face does
+        cos, sin = self.cos[past:past + length], self.sin[past:past + length]
+        q, k = self.rotary.rotate_with(q, cos, sin), self.rotary.rotate_with(k, cos, sin)
+        if cache is not None:
+            k, v = cache.append(k, v)
+
+        mask = None
+        if past and length > 1:  # a chunk after a past: causal by absolute position
+            q_pos = torch.arange(past, past + length, device=x.device)
+            mask = torch.arange(past + length, device=x.device)[None, :] <= q_pos[:, None]
+        is_causal = past == 0 and length > 1
+        if self.reference:
+            out = grouped_query_attention(q, k, v, is_causal=is_causal, mask=mask)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal,
+                                                 enable_gqa=self.n_kv_heads != self.n_heads)
+        return self.o_proj(out.transpose(1, 2).reshape(batch, length, -1))
