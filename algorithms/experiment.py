@@ -36,6 +36,13 @@ def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class InputError(ValueError):
+    """An input an experiment was given cannot be used: a stored checkpoint that is corrupt or
+    foreign, a tokenizer that does not fit a model, a configured corpus it cannot read. The
+    message is one line; ``forge run`` reports it as bad input (exit 2) and keeps no partial
+    run."""
+
+
 class ExperimentConfig(BaseModel):
     """Base config of every experiment.
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from algorithms.experiment import PROFILES, Experiment, experiments_for
+from algorithms.experiment import PROFILES, Experiment, InputError, experiments_for
 from forge_cli import artifacts
 from forge_cli.config import Settings
 from forge_cli.errors import BadInput, ForgeError
@@ -164,6 +164,11 @@ def run_one(experiment: Experiment, seed: int, profile: str, settings: Settings,
             wandb=_wandb_info(wandb_run, settings))
         artifacts.log_to_wandb(wandb_run, writer.dir, writer.artifacts, profile)
         finished = writer.finish(record)
+    except InputError as error:  # refused for what it was given: nothing of it is kept
+        writer.discard()
+        if wandb_run is not None:
+            wandb_run.finish(exit_code=2)
+        raise BadInput(f"{experiment.name}: {error}") from None
     except BaseException as error:  # Ctrl-C and SIGTERM too: never leave a run that looks finished
         writer.fail("".join(traceback.format_exception(error)))
         if wandb_run is not None:

@@ -216,6 +216,11 @@ class RunWriter:
         (final / WRITER_FILE).unlink(missing_ok=True)  # only meaningful while incomplete
         return record.model_copy(update={"path": final})
 
+    def discard(self) -> None:
+        """Remove the partial run: it was refused for its input and holds nothing to keep."""
+        self._history.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
     def fail(self, reason: str) -> Path:
         """Move the partial run aside (never read as a result) and say why."""
         self._history.close()

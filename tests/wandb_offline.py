@@ -61,6 +61,8 @@ class OfflineRun:
     metrics: dict[str, Any] = field(default_factory=dict)
     """``define_metric`` calls by name: the MetricRecord protos."""
     summary: dict[str, Any] = field(default_factory=dict)
+    artifacts: list[Any] = field(default_factory=list)
+    """``log_artifact`` calls: the ArtifactRecord protos (name, type, manifest)."""
     exit_code: int | None = None
 
 
@@ -92,6 +94,8 @@ def _read(log: Path) -> OfflineRun:
         elif kind == "summary":
             for item in record.summary.update:
                 _set(run.summary, list(item.nested_key) or [item.key], json.loads(item.value_json))
+        elif kind == "artifact":
+            run.artifacts.append(record.artifact)
         elif kind == "exit":
             run.exit_code = record.exit.exit_code
     return run

@@ -36,6 +36,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from algorithms.experiment import InputError
 from algorithms.lm.config import LMConfig
 
 FORMAT = "forge-lm-checkpoint"
@@ -45,8 +46,9 @@ MANIFEST = "checkpoint.json"
 RESUMABLE_FIELDS = ("checkpoint_every",)
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used; the message is one line saying why."""
+class CheckpointError(InputError):
+    """A checkpoint that cannot be used; the message is one line saying why (an
+    :class:`~algorithms.experiment.InputError`: ``forge run`` reports it as bad input)."""
 
 
 def _sha256(path: Path) -> str:
