@@ -9,7 +9,8 @@ Layout::
         figures/<key>.png
         artifacts/<name>/  what the run made for later runs to load (a model: weights, config,
                            tokenizer); indexed by name in run.json
-        checkpoint/        training checkpoints of a resumable experiment
+        checkpoint/        training checkpoints of a resumable experiment, while it runs (an
+                           interrupted run keeps them in .failed/ for ``--resume``)
         start.json         experiment, seed, profile and config, written when the run starts
                            (what ``forge run --resume`` checks an interrupted run against)
     runs/.incomplete/<run-id>/   runs being written (or killed mid-way): never read as results;
@@ -206,6 +207,9 @@ class RunWriter:
 
     def finish(self, record: RunRecord) -> RunRecord:
         self._history.close()
+        # training checkpoints exist to resume an interrupted run; a finished one keeps its
+        # results and artifacts, not the optimizer state
+        shutil.rmtree(self.dir / CHECKPOINT, ignore_errors=True)
         record = record.model_copy(update={"figures": self.figures, "tables": self.tables,
                                            "artifacts": self.artifacts})
         write_text_atomic(self.dir / "run.json", record.model_dump_json(indent=2,

@@ -119,6 +119,7 @@ def test_resume_continues_from_the_checkpoint_and_keeps_the_interrupted_run(proj
     steps = [row["step"] for row in record.history()]
     assert steps == [3, 4]  # only what was left; the first two are in the interrupted run
     assert _tree_hash(failed) == before
+    assert not (record.path / "checkpoint").exists()  # a finished run keeps no optimizer state
     start = json.loads((record.path / "start.json").read_text())
     assert start["resumes"] == run_id
 

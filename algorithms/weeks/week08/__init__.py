@@ -7,7 +7,7 @@
   L(N) = E + A·N^(−α) with bootstrap intervals; each size's first-seed model is stored.
 * ``generation.py`` (``generation-quality``): every size's samples under greedy, temperature,
   top-k and nucleus decoding: distinct-n, repetition, the largest model's perplexity of them.
-* ``exposure_bias.py`` (``exposure-bias``): teacher forcing vs free running against an order-2
+* ``exposure_bias.py`` (``exposure-bias``): teacher forcing vs free running against an order-3
   Markov source whose true probabilities are known: exact KL per generation step.
 
 Torch is imported inside the experiments, so that ``forge weeks`` stays light.

@@ -51,7 +51,7 @@ class BaseModelConfig(LMExperimentConfig):
                           "log_every": 50}}}
 
 
-@experiment(week=8, name="lm-base", covers=(1, 3), config=BaseModelConfig, units=UNITS,
+@experiment(week=8, name="lm-base", covers=(1,), config=BaseModelConfig, units=UNITS,
             produces=(BASE_MODEL,), resumable=True)
 def lm_base(config: BaseModelConfig, tracker: Tracker) -> dict[str, float]:
     """The base LM on TinyStories: training curves, perplexity, samples; stored for later weeks."""

@@ -1,7 +1,7 @@
 """``exposure-bias``: teacher forcing vs free running, measured against a language whose true
 probabilities are known.
 
-The data is an order-2 Markov chain over a small vocabulary (``algorithms.lm.synthetic``:
+The data is an order-3 Markov chain over a small vocabulary (``algorithms.lm.synthetic``:
 Dirichlet rows, peaky like language), so at any prefix the true next-token distribution p is
 known and the model's error KL(p ‖ q) is computed exactly, not estimated. The same LM as the
 rest of the week is trained on samples of it by teacher forcing, once briefly and once for
@@ -20,11 +20,12 @@ from algorithms.weeks.week08.base import UNITS
 
 
 class ExposureConfig(ExperimentConfig):
-    vocab_size: int = 24
-    order: int = 2
-    concentration: float = 0.2
-    """Dirichlet α of each transition row: small = few likely successors per context."""
-    train_sequences: int = 2000
+    vocab_size: int = 12
+    order: int = 3
+    concentration: float = 0.1
+    """Dirichlet α of each transition row: small = few likely successors per context (much
+    smaller and float64 rows underflow to exact zeros, which the source then forbids)."""
+    train_sequences: int = 1000
     sequence_length: int = 128
     model: dict[str, Any] = {"d_model": 64, "n_layers": 2, "n_heads": 4, "max_seq_len": 128}
     train: dict[str, Any] = {"batch_size": 32, "block_size": 64, "lr": 3e-3, "warmup_steps": 20,
@@ -36,12 +37,12 @@ class ExposureConfig(ExperimentConfig):
     generate_tokens: int = 64
     prompt_len: int = 4
     profiles: ClassVar[dict[str, dict[str, Any]]] = {
-        "smoke": {"vocab_size": 8, "train_sequences": 40, "sequence_length": 40,
+        "smoke": {"vocab_size": 6, "train_sequences": 40, "sequence_length": 40,
                   "model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "max_seq_len": 32},
                   "train": {"batch_size": 4, "block_size": 16, "warmup_steps": 1,
                             "eval_every": 2, "eval_batches": 2, "log_every": 1},
                   "budgets": {"brief": 2, "long": 4}, "n_sequences": 4, "generate_tokens": 8},
-        "gpu": {"vocab_size": 64, "train_sequences": 20_000, "n_sequences": 2048,
+        "gpu": {"vocab_size": 24, "train_sequences": 20_000, "n_sequences": 2048,
                 "model": {"d_model": 256, "n_layers": 4, "n_heads": 4, "max_seq_len": 256},
                 "budgets": {"brief": 200, "long": 4000}, "generate_tokens": 192}}
 

@@ -9,8 +9,8 @@ al. 2020, §3.1). Three measurements per (model, rule):
 * distinct-n (Li et al. 2016, §4.1): unique n-grams over all n-grams of the samples — diversity;
 * repetition-4 (Welleck et al. 2020, seq-rep-4): the share of a sample's 4-grams it already
   produced — degeneration into loops;
-* judge perplexity: exp of the mean negative log-likelihood that the largest model assigns to
-  the sample's tokens — fluency as the best model here sees it, the way larger LMs score
+* judge perplexity: exp of the mean negative log-likelihood that the largest model (of equal
+  sizes, the base model, trained longest) assigns to the sample's tokens — fluency as the best model here sees it, the way larger LMs score
   samples in the literature. The judge's perplexity of held-out human text of the same length
   is the reference row. A judge rewards text like its own (greedy output scores best while
   being the most repetitive), so the three are read together.
@@ -50,7 +50,7 @@ class GenerationConfig(ExperimentConfig):
         "gpu": {"n_samples": 128, "sample_tokens": 256}}
 
 
-@experiment(week=8, name="generation-quality", covers=(3,), config=GenerationConfig,
+@experiment(week=8, name="generation-quality", covers=(1,), config=GenerationConfig,
             units=UNITS, needs=(BASE_MODEL, SIZE_MODELS))
 def generation_quality(config: GenerationConfig, tracker: Tracker) -> dict[str, float]:
     """Samples per model size and decoding rule: distinct-n, repetition, judge perplexity."""
@@ -66,7 +66,8 @@ def generation_quality(config: GenerationConfig, tracker: Tracker) -> dict[str, 
     for folder in sorted(sizes.iterdir(), key=lambda p: p.name):
         models[folder.name] = load_model_folder(folder / "checkpoint")
     n_params = {key: model.n_params(embeddings=False) for key, (model, _, _) in models.items()}
-    order = sorted(models, key=n_params.get)
+    # smallest first; among equal sizes the base model, trained longest, comes last: the judge
+    order = sorted(models, key=lambda key: (n_params[key], key == "base"))
     judge_key = order[-1]
     judge, _, tokenizer = models[judge_key]
     eot = eot_of(tokenizer)

@@ -71,7 +71,7 @@ def size_key(size: dict[str, Any]) -> str:
     return f"d{size['d_model']}_l{size['n_layers']}"
 
 
-@experiment(week=8, name="perplexity-vs-size", covers=(2, 3), config=SizesConfig, units=UNITS,
+@experiment(week=8, name="perplexity-vs-size", covers=(2,), config=SizesConfig, units=UNITS,
             produces=(SIZE_MODELS,))
 def perplexity_vs_size(config: SizesConfig, tracker: Tracker) -> dict[str, float]:
     """Validation loss of 5 model sizes at equal tokens over seeds, and the fitted L(N)."""
