@@ -24,8 +24,8 @@ from algorithms.weeks.week08.common import (
     train_logged,
 )
 
-UNITS = {"*params*": "parameters", "*tokens*": "tokens", "*ppl*": "", "*loss*": "nats/token",
-         "*per_s": "tokens/s", "*epochs": "epochs"}
+UNITS = {"*per_s": "tokens/s", "*params*": "parameters", "*tokens*": "tokens", "*ppl*": "",
+         "*loss*": "nats/token", "*epochs": "epochs"}  # first match wins
 
 SAMPLINGS = ({"temperature": 0.0}, {"temperature": 0.8, "top_p": 0.95})
 """Greedy decoding and nucleus sampling (Holtzman et al. 2020) for the base model's samples."""
