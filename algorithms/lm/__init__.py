@@ -10,7 +10,22 @@ module                  contents                                             pap
                         state dict), ``hf_llama_config``                     2019; Touvron et al.
 ``generate.py``         sampling (temperature, top-k, top-p), cached         Holtzman et al. 2020
                         generation, sequence log-probabilities
+``data.py``             corpora (TinyStories, Tiny Shakespeare), week 2's    Sennrich et al. 2016;
+                        BPE and a char tokenizer, cached memory-mapped       Eldan & Li 2023
+                        token arrays, batches
+``train.py``            AdamW, warmup + cosine, clipping, accumulation,      Loshchilov & Hutter
+                        bf16 autocast, evaluation, resume; torchrun entry    2017, 2019
+``checkpoint.py``       atomic, verified checkpoints; compatibility checks   —
+``distributed.py``      torchrun ranks, DDP (gloo on CPU, NCCL on GPU)       Li et al. 2020
+``synthetic.py``        a Markov source with known probabilities             Shannon 1948
+``exposure.py``         teacher forcing vs free running, exact KL per step   Bengio et al. 2015
+``scaling.py``          L(N) = E + A·N^(−α) with bootstrap intervals         Kaplan et al. 2020
+``text_metrics.py``     distinct-n, repetition, perplexity                   Li et al. 2016;
+                                                                             Welleck et al. 2020
 ======================  ===================================================  ====================
+
+Only the model and generation are imported here; the other modules are imported by name
+(``from algorithms.lm.train import train``), so that importing the model stays light.
 
 The parameter names and shapes equal Hugging Face's ``LlamaForCausalLM``, so weights move
 between the two with ``load_state_dict`` alone (see ``model.py``).
