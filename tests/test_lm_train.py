@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -240,3 +243,16 @@ def test_main_trains_writes_history_and_resumes(tmp_path, capsys):
     assert sum(line.startswith("step") for line in capsys.readouterr().out.splitlines()) == 3
     main(args + ["--resume"])  # already finished: continues nothing, changes nothing
     assert load_checkpoint(tmp_path / "run" / "checkpoint").step == 3
+
+
+def test_the_torchrun_entry_reports_bad_input_in_one_line_and_writes_nothing(tmp_path):
+    out = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "algorithms.lm.train", "--corpus",
+                           "shakespeare", "--out", str(out), "--cache-dir", str(tmp_path / "c"),
+                           "--block-size", "64", "--max-seq-len", "32", "--steps", "1"],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "error: block_size=64 exceeds the model's max_seq_len=32"]
+    assert not out.exists()

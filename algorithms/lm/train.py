@@ -17,7 +17,7 @@ uninterrupted run would be. Evaluation uses a fixed set of validation batches, s
 from training and from ``seed``, so losses compare across steps and across runs.
 
 Scale-out: ``torchrun --nproc_per_node=N -m algorithms.lm.train --corpus tinystories --out DIR``
-(see :func:`main`) trains with DistributedDataParallel, one process per device.
+(:func:`main`) trains with DistributedDataParallel, one process per device; bad input is one line.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -91,9 +92,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
+        if unknown := sorted(set(d) - {f.name for f in dataclasses.fields(cls)}):
             raise ValueError(f"unknown TrainConfig key {unknown[0]!r}")
         return cls(**d)
 
@@ -135,8 +134,7 @@ def make_optimizer(model: nn.Module, config: TrainConfig, device: str) -> torch.
               {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
     # the fused kernel updates every tensor in one pass (CUDA and CPU; ~4x torch's loop on CPU)
     fused = True if device.split(":")[0] in ("cuda", "cpu") else None
-    return torch.optim.AdamW(groups, lr=config.lr, betas=(config.beta1, config.beta2),
-                             fused=fused)
+    return torch.optim.AdamW(groups, lr=config.lr, betas=(config.beta1, config.beta2), fused=fused)
 
 
 def _seed(*parts: int) -> int:
@@ -414,4 +412,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except ValueError as error:  # a config that cannot fit, an unusable checkpoint: one line
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
