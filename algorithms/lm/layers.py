@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from algorithms.attention.multihead import KVCache, grouped_query_attention
 from algorithms.attention.positional import RotaryEmbedding
@@ -38,9 +39,38 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: Tensor) -> Tensor:
+        return self.weight * _Normalize.apply(x, self.eps)
+
+
+class _Normalize(torch.autograd.Function):
+    """n = x · r, r = 1 / sqrt(mean(x²) + ε) over the last dimension (float32 inside, returned
+    in x's dtype), with its gradient written out:
+
+        ∂L/∂x = r · (g − n · mean(g ⊙ n))       (g = ∂L/∂n)
+
+    Why by hand: autograd's forward and backward of the composite (pow, mean, rsqrt, mul) make
+    about ten passes over the activations; this makes six (forward: one reduction for mean(x²)
+    and one product; backward: g ⊙ n, its mean, one multiply-add and one product), and a small
+    model's step runs nine norms.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, eps: float) -> Tensor:
         wide = x.float()
-        normed = wide * torch.rsqrt(wide.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * normed.to(x.dtype)
+        # ‖x‖² / d = mean(x²), in one reduction pass
+        mean_square = torch.linalg.vector_norm(wide, dim=-1, keepdim=True).square() / x.shape[-1]
+        r = torch.rsqrt(mean_square + eps)
+        normed = wide * r
+        ctx.save_for_backward(normed, r)
+        return normed.to(x.dtype)
+
+    @staticmethod
+    @once_differentiable  # r and n are saved as constants: no second derivative through them
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+        normed, r = ctx.saved_tensors
+        g = grad.float()
+        projection = (g * normed).mean(-1, keepdim=True)
+        return (torch.addcmul(g, normed, projection, value=-1) * r).to(grad.dtype), None
 
 
 class SwiGLU(nn.Module):
@@ -55,6 +85,19 @@ class SwiGLU(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+def rotate_half_split(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """RoPE with pairs (i, i + d/2): x ⊙ [cos, cos] + (x₂, x₁) ⊙ [−sin, sin], given the full-width
+    tables ``cos`` = [cos, cos] and ``sin`` = [−sin, sin] broadcastable to ``x``.
+
+    Bit for bit :meth:`RotaryEmbedding.rotate_with` (``interleaved=False``): its halves are
+    x₁ cos − x₂ sin and x₁ sin + x₂ cos, the same products and sums (negation is exact). Written
+    as two full-width products instead of four half-width ones, it launches half the kernels,
+    forward and backward: on a CPU a small model's elementwise ops cost per launch.
+    """
+    first, second = x.chunk(2, dim=-1)
+    return x * cos + torch.cat([second, first], dim=-1) * sin
 
 
 class CausalSelfAttention(nn.Module):
@@ -81,10 +124,11 @@ class CausalSelfAttention(nn.Module):
         self.v_proj = nn.Linear(d, config.kv_heads * hd, bias=False)
         self.o_proj = nn.Linear(config.n_heads * hd, d, bias=False)
         self.rotary = RotaryEmbedding(hd, config.rope_base, interleaved=False)
-        # the tables for every position, rounded from float64 once; not in the state dict
+        # the tables for every position, rounded from float64 once; not in the state dict.
+        # Stored full width, (L, 1, d_h): [cos, cos] and [−sin, sin], for rotate_half_split
         cos, sin = self.rotary.tables(torch.arange(config.max_seq_len), torch.float32)
-        self.register_buffer("cos", cos, persistent=False)
-        self.register_buffer("sin", sin, persistent=False)
+        self.register_buffer("cos", torch.cat([cos, cos], -1)[:, None], persistent=False)
+        self.register_buffer("sin", torch.cat([-sin, sin], -1)[:, None], persistent=False)
 
     def forward(self, x: Tensor, cache: KVCache | None = None) -> Tensor:
         batch, length, _ = x.shape
@@ -92,13 +136,17 @@ class CausalSelfAttention(nn.Module):
         if past + length > self.max_seq_len:
             raise ValueError(f"sequence of {past + length} tokens does not fit the model's "
                              f"context of {self.max_seq_len}")
-        q = self.q_proj(x).view(batch, length, self.n_heads, self.head_dim).transpose(1, 2)
-        k = self.k_proj(x).view(batch, length, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        # rotated in the projections' own (B, T, heads, d_h) layout, then viewed as (B, heads,
+        # T, d_h): each product is one contiguous pass, and SDPA's backward hands back
+        # gradients in this layout, so no transposed copies are made (see rotate_half_split)
+        q = self.q_proj(x).view(batch, length, self.n_heads, self.head_dim)
+        k = self.k_proj(x).view(batch, length, self.n_kv_heads, self.head_dim)
         v = self.v_proj(x).view(batch, length, self.n_kv_heads, self.head_dim).transpose(1, 2)
         # float32 tables (the model's dtype once it is cast): under autocast the bfloat16 q, k
         # are rotated in float32, as Hugging Face does
         cos, sin = self.cos[past:past + length], self.sin[past:past + length]
-        q, k = self.rotary.rotate_with(q, cos, sin), self.rotary.rotate_with(k, cos, sin)
+        q = rotate_half_split(q, cos, sin).transpose(1, 2)
+        k = rotate_half_split(k, cos, sin).transpose(1, 2)
         if cache is not None:
             k, v = cache.append(k, v)
 
