@@ -236,3 +236,22 @@ def test_n_params_counts_by_hand_and_ties_once():
     assert tied.lm_head.weight is tied.model.embed_tokens.weight
     assert tied.n_params() == body + v * d
     assert tied.n_params(embeddings=False) == body
+
+
+def test_rmsnorm_gradients_equal_autograd_of_torchs_rmsnorm():
+    """The hand-written backward of forge's RMSNorm against autograd through nn.RMSNorm
+    (float64), for the input and the gain; and torch's gradcheck on the function itself."""
+    torch.manual_seed(0)
+    x = torch.randn(3, 5, 16, dtype=torch.float64, requires_grad=True)
+    ours, theirs = RMSNorm(16, eps=1e-5).double(), torch.nn.RMSNorm(16, eps=1e-5).double()
+    with torch.no_grad():
+        ours.weight.copy_(torch.randn(16))
+        theirs.weight.copy_(ours.weight)
+    upstream = torch.randn(3, 5, 16, dtype=torch.float64)
+    (grad_x,) = torch.autograd.grad((ours(x) * upstream).sum(), x)
+    (ref_x,) = torch.autograd.grad((theirs(x) * upstream).sum(), x)
+    torch.testing.assert_close(grad_x, ref_x, rtol=1e-10, atol=1e-12)
+    (ours(x) * upstream).sum().backward()
+    (theirs(x) * upstream).sum().backward()
+    torch.testing.assert_close(ours.weight.grad, theirs.weight.grad, rtol=1e-10, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda t: ours(t), (x.detach().requires_grad_(),))

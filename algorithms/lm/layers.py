@@ -56,7 +56,7 @@ class _Normalize(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, eps: float) -> Tensor:
-        wide = x.float()
+        wide = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x  # never narrower
         # ‖x‖² / d = mean(x²), in one reduction pass
         mean_square = torch.linalg.vector_norm(wide, dim=-1, keepdim=True).square() / x.shape[-1]
         r = torch.rsqrt(mean_square + eps)
@@ -68,7 +68,7 @@ class _Normalize(torch.autograd.Function):
     @once_differentiable  # r and n are saved as constants: no second derivative through them
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
         normed, r = ctx.saved_tensors
-        g = grad.float()
+        g = grad.to(normed.dtype)
         projection = (g * normed).mean(-1, keepdim=True)
         return (torch.addcmul(g, normed, projection, value=-1) * r).to(grad.dtype), None
 
