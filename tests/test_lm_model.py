@@ -255,3 +255,14 @@ def test_rmsnorm_gradients_equal_autograd_of_torchs_rmsnorm():
     (theirs(x) * upstream).sum().backward()
     torch.testing.assert_close(ours.weight.grad, theirs.weight.grad, rtol=1e-10, atol=1e-12)
     assert torch.autograd.gradcheck(lambda t: ours(t), (x.detach().requires_grad_(),))
+
+
+def test_the_full_width_rope_equals_week_3s_half_split_rotation_bit_for_bit():
+    from algorithms.lm.layers import rotate_half_split
+
+    torch.manual_seed(0)
+    rope = RotaryEmbedding(16, interleaved=False)
+    cos, sin = rope.tables(torch.arange(12), torch.float32)
+    x = torch.randn(2, 3, 12, 16)  # (B, heads, L, d_h)
+    wide_cos, wide_sin = torch.cat([cos, cos], -1), torch.cat([-sin, sin], -1)
+    assert torch.equal(rotate_half_split(x, wide_cos, wide_sin), rope.rotate_with(x, cos, sin))
