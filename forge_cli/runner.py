@@ -137,12 +137,13 @@ def run_one(experiment: Experiment, seed: int, profile: str, settings: Settings,
                    f"run has made: running week {producer.week} {producer.name} first")
         run_one(producer, 0, profile, settings, progress, notify=notify)
     run_id = new_run_id()
-    writer = store.writer(run_id)
-    writer.write_start({"week": experiment.week, "experiment": experiment.name, "seed": seed,
-                        "profile": profile, "config": config_values, "resumes": resume})
     wandb_run = None
     started, clock = now_iso(), time.perf_counter()
-    try:
+    writer = store.writer(run_id)
+    try:  # from the moment the run's folder exists: a Ctrl-C anywhere moves it to .failed
+        writer.write_start({"week": experiment.week, "experiment": experiment.name,
+                            "seed": seed, "profile": profile, "config": config_values,
+                            "resumes": resume})
         if source is not None:
             artifacts.seed_checkpoint(source, writer.dir)
         wandb_dir = settings.path("wandb")

@@ -164,12 +164,18 @@ class RunWriter:
         self.run_id = run_id
         self.dir = store.root / INCOMPLETE / run_id
         self.dir.mkdir(parents=True)
-        # Written first, so `forge runs clean` can tell a run in progress from one whose process
-        # was killed; a folder without it is treated as stale only once it is old (see
-        # forge_cli.store_health).
-        write_text_atomic(self.dir / WRITER_FILE, json.dumps(
-            {"pid": os.getpid(), "host": socket.gethostname(), "started_at": now_iso()}))
-        self._history = open(self.dir / "history.jsonl", "a", encoding="utf-8")
+        try:
+            # Written first, so `forge runs clean` can tell a run in progress from one whose
+            # process was killed; a folder without it is treated as stale only once it is old
+            # (see forge_cli.store_health).
+            write_text_atomic(self.dir / WRITER_FILE, json.dumps(
+                {"pid": os.getpid(), "host": socket.gethostname(), "started_at": now_iso()}))
+            self._history = open(self.dir / "history.jsonl", "a", encoding="utf-8")
+        except BaseException:  # Ctrl-C as the run starts: it goes where interrupted runs go
+            failed = self.store.root / FAILED / self.run_id
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(self.dir, failed)
+            raise
         self.figures: list[FigureEntry] = []
         self.tables: list[TableEntry] = []
         self.artifacts: dict[str, str] = {}

@@ -33,6 +33,8 @@ def project(tmp_path, monkeypatch):
 @pytest.fixture
 def registry():
     """Register throwaway experiments; the real registry is restored afterwards."""
+    for week in range(1, 17):  # imported first: a week imported later would vanish at restore
+        experiment_module.experiments_for(week)
     saved = {week: dict(entries) for week, entries in experiment_module._REGISTRY.items()}
     yield experiment_module
     experiment_module._REGISTRY.clear()

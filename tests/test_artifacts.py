@@ -10,7 +10,6 @@ from typing import ClassVar
 import pytest
 from forge_cli_harness import forge
 
-import algorithms.weeks.week01  # noqa: F401 - registered before `registry` snapshots it
 from algorithms.experiment import ExperimentConfig
 from forge_cli import runner
 from forge_cli.config import load_settings
