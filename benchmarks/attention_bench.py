@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
-import platform
-import re
 import sys
 import time
 from pathlib import Path
@@ -37,30 +34,9 @@ import torch  # noqa: E402
 from algorithms.attention.profiling import LengthSweep, crossovers  # noqa: E402
 from algorithms.attention.variants import LINEAR_MEMORY_FAMILIES, VARIANTS  # noqa: E402
 
+from benchmarks.report import machine, markdown, write_section  # noqa: E402
+
 HEADING = "## Attention (week 3)"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def machine() -> list[str]:
-    lines = [f"- platform: `{platform.platform()}`, Python {platform.python_version()}, "
-             f"torch {torch.__version__}",
-             f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores (nproc), "
-             f"torch intra-op threads {torch.get_num_threads()}"]
-    if hasattr(os, "getloadavg"):
-        lines.append("- load average (1, 5, 15 min) at the start: "
-                     + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
-    if torch.cuda.is_available():
-        lines.append(f"- GPU: {torch.cuda.get_device_name()}")
-    return lines
 
 
 def cpu_table(lengths: list[int], heads: int, head_dim: int, budget_s: float,
@@ -90,7 +66,7 @@ def cpu_table(lengths: list[int], heads: int, head_dim: int, budget_s: float,
                 cells.append(_number(value) if name == "sdpa"
                              else f"{_number(value)} ({_ratio(value / ref)}×)")
         rows.append(cells)
-    lines = _markdown(header, rows)
+    lines = markdown(header, rows)
 
     # where the sub-quadratic variants become cheaper than the quadratic references
     lines += ["", "Crossover lengths, forward + backward (log-log interpolation between the "
@@ -109,7 +85,7 @@ def cpu_table(lengths: list[int], heads: int, head_dim: int, budget_s: float,
             cells.append(f"> {common[-1]}" if where is None
                          else f"≤ {common[0]}" if where == common[0] else f"{where:.0f}")
         rows.append(cells)
-    lines += _markdown(["variant", "time < SDPA from L", "time < dense from L",
+    lines += markdown(["variant", "time < SDPA from L", "time < dense from L",
                         "memory < SDPA from L", "memory < dense from L"], rows)
     return lines
 
@@ -176,26 +152,8 @@ def gpu_tables(lengths: list[int], batch: int, heads: int, head_dims: list[int],
                              f"{3.5 * flops / ms['sdpa', True] / 1e9:.1f}", f"{float(diff):.2e}"])
                 print(f"  d={head_dim} causal={causal} N={n}: {rows[-1][3:]}", file=sys.stderr,
                       flush=True)
-    lines += _markdown(header, rows)
+    lines += markdown(header, rows)
     return lines
-
-
-def _markdown(header: list[str], rows: list[list[object]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return lines
-
-
-def write_section(path: Path, section: list[str]) -> None:
-    """Replace (or append) the week-3 section, keeping every other section of the file."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    body = "\n".join([HEADING, "", *section]).rstrip() + "\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: body + "\n", text, count=1).rstrip() + "\n"
-    else:
-        text = text.rstrip() + "\n\n" + body
-    path.write_text(text, encoding="utf-8")
 
 
 def main() -> None:
@@ -255,7 +213,7 @@ def main() -> None:
     section += ["", f"Total benchmark time: {time.perf_counter() - started:.0f} s."]
     print("\n".join(section))
     if not args.no_write:
-        write_section(args.out, section)
+        write_section(args.out, HEADING, section)
         print(f"\nwrote {args.out}", file=sys.stderr)
 
 

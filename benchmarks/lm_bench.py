@@ -37,8 +37,6 @@ import argparse
 import datetime
 import math
 import os
-import platform
-import re
 import statistics
 import sys
 import tempfile
@@ -54,10 +52,14 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
+import transformers  # noqa: E402
+
 from algorithms.attention.profiling import LiveTensorMeter  # noqa: E402
 from algorithms.lm import LanguageModel, LMConfig, hf_llama_config  # noqa: E402
 from algorithms.lm.data import get_batch, load_lm_data  # noqa: E402
 from algorithms.lm.train import TrainConfig, lr_at, make_optimizer, train  # noqa: E402
+
+from benchmarks.report import machine, markdown, write_section  # noqa: E402
 
 HEADING = "## Language model (week 8)"
 # (layers, heads, d_model, block); batch 16 for both
@@ -67,35 +69,6 @@ CLIP_RANGE = "clip_grad_norm"
 # nanoGPT's own run of this configuration on this machine (20 evaluation batches) reached a
 # validation loss of 1.874 in 77 s; its README reports about 1.88 in about 3 minutes
 TARGET_VAL, TARGET_WALL_S, NANOGPT_WALL_S = 1.87, 75.0, 77.0
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def machine() -> list[str]:
-    import transformers
-
-    lines = [f"- platform: `{platform.platform()}`, Python {platform.python_version()}, "
-             f"torch {torch.__version__}, transformers {transformers.__version__}",
-             f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores (nproc), "
-             f"torch intra-op threads {torch.get_num_threads()}"]
-    if hasattr(os, "getloadavg"):
-        lines.append("- load average (1, 5, 15 min) at the start: "
-                     + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
-    return lines
-
-
-def _markdown(header: list[str], rows: list[list[object]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return lines
 
 
 def _log(message: str) -> None:
@@ -217,7 +190,7 @@ def compare_with_hf(tokens: np.ndarray, vocab: int, steps: int, chunk: int) -> l
     header = ["shape", "parameters", "forge tok/s", "HF tok/s", "forge / HF speed (IQR)",
               "forge peak MiB", "HF peak MiB", "forge / HF memory", "loss at step 1",
               f"loss at step {steps}", "max |Δ loss|"]
-    return [*_markdown(header, rows), "", *[f"- {n}" for n in notes]]
+    return [*markdown(header, rows), "", *[f"- {n}" for n in notes]]
 
 
 # ------------------------------------------------------------------- 2. nanoGPT's CPU run
@@ -346,7 +319,7 @@ def nanogpt_run(data, iters: int, reference_steps: int) -> list[str]:
             ["training tokens / s", f"{result.tokens_per_s:,.0f}", "", ""],
             ["parameters: forge (LLaMA shape) / nanoGPT (GPT-2 shape)",
              f"{model.n_params():,} / {sum(p.numel() for p in nano.parameters()):,}", "", ""]]
-    lines = _markdown(["char-level Shakespeare, nanoGPT's CPU configuration", "forge",
+    lines = markdown(["char-level Shakespeare, nanoGPT's CPU configuration", "forge",
                        "target", ""], rows)
     lines += ["", "Validation loss during the run: "
               + ", ".join(f"{s}: {v:.3f}" for s, v in vals) + ".", "",
@@ -367,22 +340,10 @@ def nanogpt_run(data, iters: int, reference_steps: int) -> list[str]:
               f"{profiles['forge'][g] - profiles['nanogpt'][g]:+.1f}"] for g in profiles["forge"]]
     table.append(["**total**", *(f"{sum(profiles[n].values()):.1f}" for n in trainers),
                   f"{sum(profiles['forge'].values()) - sum(profiles['nanogpt'].values()):+.1f}"])
-    return lines + _markdown(header, table)
+    return lines + markdown(header, table)
 
 
 # ---------------------------------------------------------------------------------- output
-
-
-def write_section(path: Path, section: list[str]) -> None:
-    """Replace (or append) this script's section, keeping every other section of the file."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    body = "\n".join([HEADING, "", *section]).rstrip() + "\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: body + "\n", text, count=1).rstrip() + "\n"
-    else:
-        text = text.rstrip() + "\n\n" + body
-    path.write_text(text, encoding="utf-8")
 
 
 def main() -> None:
@@ -406,7 +367,7 @@ def main() -> None:
     command = "python benchmarks/lm_bench.py " + " ".join(sys.argv[1:])
 
     started = time.perf_counter()
-    section = [f"`{command.strip()}` ({datetime.date.today().isoformat()}).", "", *machine(), ""]
+    section = [f"`{command.strip()}` ({datetime.date.today().isoformat()}).", "", *machine(f", transformers {transformers.__version__}"), ""]
     with tempfile.TemporaryDirectory() as cache:
         data = load_lm_data("shakespeare", Path(cache))
         if args.only in (None, "hf"):
@@ -453,7 +414,7 @@ def main() -> None:
     section += ["", f"Total benchmark time: {time.perf_counter() - started:.0f} s."]
     print("\n".join(section))
     if not args.no_write:
-        write_section(args.out, section)
+        write_section(args.out, HEADING, section)
         _log(f"wrote {args.out}")
 
 
