@@ -11,6 +11,8 @@ $(BIN)/forge: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "torch==2.13.0" -e ".[dev]"
+	# RetNet's reference; --no-deps: see the dev extras in pyproject.toml
+	$(BIN)/pip install --quiet --no-deps "torchscale==0.3.0"
 	touch $@
 
 setup: $(BIN)/forge

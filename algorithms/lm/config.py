@@ -4,6 +4,13 @@ The defaults are a small LLaMA (Touvron et al. 2023, "LLaMA: Open and Efficient 
 Language Models"): pre-norm RMSNorm, a SwiGLU feed-forward whose hidden width follows LLaMA's
 rule, rotary positions, no biases. ``n_kv_heads`` < ``n_heads`` gives grouped-query attention
 (Ainslie et al. 2023), ``n_kv_heads = 1`` multi-query attention (Shazeer 2019).
+
+Every other architecture of week 5 is one changed field of the same config (the block that reads
+them is ``model.DecoderBlock``): where the norm sits (``norm_position``: pre, as GPT-2 and
+LLaMA; post, as the original Transformer; none), which norm (``norm``), QK-norm, the feed-forward
+(``ffn``), sequential or parallel sublayers (``block``, PaLM / GPT-J), the token mixer
+(``mixer``: attention, Mamba, Mamba-2 or RetNet's retention), a mixture of experts in place of
+the feed-forward (``n_experts`` > 0) and gradient checkpointing.
 """
 
 from __future__ import annotations
@@ -13,6 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 ATTENTION_PATHS = ("sdpa", "reference")
+NORMS = ("rmsnorm", "layernorm")
+NORM_POSITIONS = ("pre", "post", "none")
+FFNS = ("swiglu", "geglu", "relu", "gelu", "none")
+GATED_FFNS = ("swiglu", "geglu")
+BLOCKS = ("sequential", "parallel")
+MIXERS = ("attention", "mamba", "mamba2", "retnet")
 
 
 @dataclass(frozen=True)
@@ -26,6 +39,17 @@ class LMConfig:
     longer input. ``attention`` picks the kernel: "sdpa" is torch's fused
     ``scaled_dot_product_attention`` (the fast path), "reference" week 3's
     ``grouped_query_attention`` written out; both compute the same function.
+
+    Architecture switches (defaults: LLaMA). ``ffn`` "relu" and "gelu" are the two-matrix FFN of
+    the original Transformer and GPT-2 with ``d_ff`` = 4 · d_model; the gated ones (SwiGLU,
+    GeGLU) have three matrices and 2/3 of that width, so every variant has 8 · d_model² weights
+    per layer (Shazeer 2020, §2). "none" drops the feed-forward (a homogeneous Mamba stack).
+    ``n_experts`` > 0 replaces each feed-forward by that many experts of the same shape, routed
+    top-``moe_top_k`` with ``capacity_factor`` (None: no token is dropped), the Switch balancing
+    loss weighted ``moe_balance_weight`` and the router z-loss ``moe_z_weight``
+    (``algorithms.lm.moe``). ``ssm_state``, ``ssm_expand``, ``ssm_conv`` size the Mamba mixers
+    (state N, inner width E · d_model, causal convolution width); ``retention_chunk`` and
+    ``ssm_chunk`` are the chunk lengths of RetNet's and Mamba-2's chunked forms.
     """
 
     vocab_size: int
@@ -41,6 +65,23 @@ class LMConfig:
     tie_embeddings: bool = False
     init_std: float = 0.02
     attention: str = "sdpa"
+    norm: str = "rmsnorm"
+    norm_position: str = "pre"
+    qk_norm: bool = False
+    ffn: str = "swiglu"
+    block: str = "sequential"
+    mixer: str = "attention"
+    n_experts: int = 0
+    moe_top_k: int = 1
+    capacity_factor: float | None = 1.25
+    moe_balance_weight: float = 0.01
+    moe_z_weight: float = 0.001
+    ssm_state: int = 16
+    ssm_expand: int = 2
+    ssm_conv: int = 4
+    ssm_chunk: int = 64
+    retention_chunk: int = 64
+    gradient_checkpointing: bool = False
 
     def __post_init__(self) -> None:
         sizes = {"vocab_size": self.vocab_size, "d_model": self.d_model,
@@ -62,16 +103,37 @@ class LMConfig:
         if self.rope_base <= 0 or self.norm_eps <= 0 or self.init_std < 0:
             raise ValueError(f"need rope_base > 0, norm_eps > 0, init_std >= 0, got "
                              f"{self.rope_base}, {self.norm_eps}, {self.init_std}")
-        if self.attention not in ATTENTION_PATHS:
-            raise ValueError(f"attention must be one of {ATTENTION_PATHS}, got "
-                             f"{self.attention!r}")
+        for name, allowed in (("attention", ATTENTION_PATHS), ("norm", NORMS),
+                              ("norm_position", NORM_POSITIONS), ("ffn", FFNS),
+                              ("block", BLOCKS), ("mixer", MIXERS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got "
+                                 f"{getattr(self, name)!r}")
+        for name in ("ssm_state", "ssm_expand", "ssm_conv", "ssm_chunk", "retention_chunk"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got "
+                                 f"{getattr(self, name)!r}")
+        if not isinstance(self.n_experts, int) or self.n_experts < 0:
+            raise ValueError(f"n_experts must be an integer >= 0, got {self.n_experts!r}")
+        if self.n_experts and not 1 <= self.moe_top_k <= self.n_experts:
+            raise ValueError(f"moe_top_k must be in 1..n_experts={self.n_experts}, got "
+                             f"{self.moe_top_k}")
+        if self.n_experts and self.ffn == "none":
+            raise ValueError("a mixture of experts needs a feed-forward (ffn is 'none')")
+        if self.capacity_factor is not None and self.capacity_factor <= 0:
+            raise ValueError(f"capacity_factor must be > 0 or None, got {self.capacity_factor}")
+        if self.moe_balance_weight < 0 or self.moe_z_weight < 0:
+            raise ValueError("moe_balance_weight and moe_z_weight must be >= 0")
+        if self.block == "parallel" and self.ffn == "none":
+            raise ValueError("a parallel block needs a feed-forward (ffn is 'none')")
 
     @property
     def hidden_dim(self) -> int:
-        """The resolved SwiGLU width: ``d_ff``, or ⌈(2/3 · 4 · d_model) / m⌉ · m (LLaMA)."""
+        """The resolved feed-forward width: ``d_ff``; else for a gated FFN
+        ⌈(2/3 · 4 · d_model) / m⌉ · m (LLaMA), for a plain one 4 · d_model rounded alike."""
         if self.d_ff is not None:
             return self.d_ff
-        hidden = int(2 * 4 * self.d_model / 3)
+        hidden = int(2 * 4 * self.d_model / 3) if self.ffn in GATED_FFNS else 4 * self.d_model
         return self.multiple_of * -(-hidden // self.multiple_of)
 
     @property

@@ -10,6 +10,10 @@
   g key/value heads (Ainslie et al. 2023; g = h is MHA), reusing week 3's ``RotaryEmbedding``,
   ``KVCache`` and ``grouped_query_attention`` (``algorithms.attention``).
 
+Week 5's variants sit beside them: LayerNorm (Ba et al. 2016) through :func:`make_norm`, the GeGLU
+gate and the plain two-matrix FFN (:class:`GatedFeedForward`, :class:`FeedForward`, picked by
+:func:`make_ffn`), and QK-norm in the attention.
+
 RoPE pairs dimension i with i + d/2 (GPT-NeoX / LLaMA / HF's ``rotate_half``) rather than the
 paper's adjacent pairs, so weights trained by Hugging Face's LLaMA load without a permutation.
 """
@@ -87,6 +91,54 @@ class SwiGLU(nn.Module):
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
 
 
+class GatedFeedForward(nn.Module):
+    """The GLU family of Shazeer (2020), eq. 5–6: down(act(gate x) ⊗ up x), act = GELU for
+    GeGLU (eq. 5), SiLU for SwiGLU (eq. 6); the same parameter names as :class:`SwiGLU`."""
+
+    def __init__(self, d_model: int, hidden: int, activation: str = "gelu"):
+        super().__init__()
+        self.act = {"gelu": F.gelu, "silu": F.silu}[activation]
+        self.gate_proj = nn.Linear(d_model, hidden, bias=False)
+        self.up_proj = nn.Linear(d_model, hidden, bias=False)
+        self.down_proj = nn.Linear(hidden, d_model, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.down_proj(self.act(self.gate_proj(x)) * self.up_proj(x))
+
+
+class FeedForward(nn.Module):
+    """Vaswani et al. (2017), eq. 2: FFN(x) = act(x W_1) W_2 with act = ReLU (the original) or
+    GELU (Hendrycks & Gimpel 2016; GPT-2); no biases, as the rest of the model."""
+
+    def __init__(self, d_model: int, hidden: int, activation: str = "relu"):
+        super().__init__()
+        self.act = {"relu": F.relu, "gelu": F.gelu}[activation]
+        self.up_proj = nn.Linear(d_model, hidden, bias=False)
+        self.down_proj = nn.Linear(hidden, d_model, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.down_proj(self.act(self.up_proj(x)))
+
+
+def make_ffn(config: LMConfig) -> nn.Module:
+    """The feed-forward ``config.ffn`` names, ``config.hidden_dim`` wide."""
+    d, hidden = config.d_model, config.hidden_dim
+    if config.ffn == "swiglu":
+        return SwiGLU(d, hidden)
+    if config.ffn == "geglu":
+        return GatedFeedForward(d, hidden, "gelu")
+    return FeedForward(d, hidden, config.ffn)
+
+
+def make_norm(config: LMConfig, dim: int | None = None) -> nn.Module:
+    """RMSNorm or LayerNorm (Ba et al. 2016: (x − mean) / sqrt(var + ε) · g + b) over ``dim``
+    features (default d_model), as ``config.norm`` says."""
+    dim = config.d_model if dim is None else dim
+    if config.norm == "layernorm":
+        return nn.LayerNorm(dim, eps=config.norm_eps)
+    return RMSNorm(dim, config.norm_eps)
+
+
 def rotate_half_split(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     """RoPE with pairs (i, i + d/2): x ⊙ [cos, cos] + (x₂, x₁) ⊙ [−sin, sin], given the full-width
     tables ``cos`` = [cos, cos] and ``sin`` = [−sin, sin] broadcastable to ``x``.
@@ -111,6 +163,12 @@ class CausalSelfAttention(nn.Module):
     lower triangle SDPA's ``is_causal`` builds internally (no mask is materialised); a one-token
     step may see every key (no mask at all); only a multi-token chunk after a past needs an
     explicit ``(T, past + T)`` mask, since ``is_causal`` aligns its triangle to the top left.
+
+    ``config.qk_norm`` normalises each head's query and key over d_h before the rotation
+    (Henry et al. 2020, "Query-Key Normalization for Transformers"; Dehghani et al. 2023,
+    "Scaling Vision Transformers to 22 Billion Parameters", §3.1.1): the logits q·k/√d_h are
+    then bounded by the norms' gains, which is what keeps high learning rates from blowing up
+    the attention entropy. Named ``q_norm``, ``k_norm`` as in Hugging Face's Qwen3 / OLMo-2.
     """
 
     def __init__(self, config: LMConfig):
@@ -124,6 +182,9 @@ class CausalSelfAttention(nn.Module):
         self.v_proj = nn.Linear(d, config.kv_heads * hd, bias=False)
         self.o_proj = nn.Linear(config.n_heads * hd, d, bias=False)
         self.rotary = RotaryEmbedding(hd, config.rope_base, interleaved=False)
+        if config.qk_norm:
+            self.q_norm, self.k_norm = make_norm(config, hd), make_norm(config, hd)
+        self.qk_norm = config.qk_norm
         # the tables for every position, rounded from float64 once; not in the state dict.
         # Stored full width, (L, 1, d_h): [cos, cos] and [−sin, sin], for rotate_half_split
         cos, sin = self.rotary.tables(torch.arange(config.max_seq_len), torch.float32)
@@ -144,6 +205,8 @@ class CausalSelfAttention(nn.Module):
         v = self.v_proj(x).view(batch, length, self.n_kv_heads, self.head_dim).transpose(1, 2)
         # float32 tables (the model's dtype once it is cast): under autocast the bfloat16 q, k
         # are rotated in float32, as Hugging Face does
+        if self.qk_norm:
+            q, k = self.q_norm(q), self.k_norm(k)
         cos, sin = self.cos[past:past + length], self.sin[past:past + length]
         q = rotate_half_split(q, cos, sin).transpose(1, 2)
         k = rotate_half_split(k, cos, sin).transpose(1, 2)

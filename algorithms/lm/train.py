@@ -23,9 +23,7 @@ Scale-out: ``torchrun --nproc_per_node=N -m algorithms.lm.train --corpus tinysto
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -45,7 +43,7 @@ from algorithms.lm.data import gather_batch, random_offsets
 from algorithms.lm.distributed import (
     DistributedContext, all_reduce_mean, all_reduce_sum, barrier, unwrap, wrap)
 
-AUTOCAST = ("auto", "bf16", "off")
+AUTOCAST = ("auto", "bf16", "fp16", "off")
 _TRAIN_STREAM, _EVAL_STREAM = 1, 2  # independent random streams for the two kinds of batch
 _EVAL_SEED = 1234  # evaluation batches do not depend on the run's seed: runs stay comparable
 
@@ -70,7 +68,8 @@ class TrainConfig:
     checkpoint_every: int | None = None
     log_every: int = 1
     seed: int = 0
-    autocast: str = "auto"  # "auto": bf16 on CUDA devices that support it, else off
+    # "auto": bf16 on CUDA devices that support it, else off; "fp16" adds a loss scaler
+    autocast: str = "auto"
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "block_size", "grad_accum", "eval_every",
@@ -144,9 +143,19 @@ def _seed(*parts: int) -> int:
 
 def _autocast(config: TrainConfig, device: str):
     kind = device.split(":")[0]
+    if config.autocast == "fp16":
+        return torch.autocast(kind, dtype=torch.float16)
     on = config.autocast == "bf16" or (config.autocast == "auto" and kind == "cuda"
                                        and torch.cuda.is_bf16_supported())
     return torch.autocast(kind, dtype=torch.bfloat16) if on else nullcontext()
+
+
+def _objective(net: nn.Module, raw: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """(cross-entropy, the loss to minimise): the cross-entropy plus the model's auxiliary loss
+    when it has one (a mixture of experts' balancing and z-losses, ``model.auxiliary_loss``)."""
+    ce = _cross_entropy(net(x), y)
+    aux = raw.auxiliary_loss() if hasattr(raw, "auxiliary_loss") else None
+    return ce, ce if aux is None else ce + aux
 
 
 def _cross_entropy(logits: Tensor, targets: Tensor, reduction: str = "mean") -> Tensor:
@@ -222,12 +231,16 @@ def train(model: nn.Module, data_train: np.ndarray, data_val: np.ndarray, config
           *, checkpoint_dir: Path | None = None, resume: bool = False,
           on_log: Callable[[dict], None] | None = None, device: str = "cpu",
           ctx: DistributedContext | None = None, tokenizer_dir: Path | None = None,
-          stop_after: int | None = None) -> TrainResult:
+          stop_after: int | None = None,
+          on_step: Callable[[nn.Module], dict] | None = None) -> TrainResult:
     """Train ``model`` for ``config.steps`` optimizer steps; returns its history and timings.
 
     History rows, passed to ``on_log`` on rank 0 as they come: ``{"step", "lr", "train_loss",
     "tokens"}`` every ``log_every`` steps (step = optimizer steps done; lr the one it used;
-    train_loss the step's batch mean over all ranks) and ``{"step", "val_loss", "val_ppl"}``
+    train_loss the step's mean cross-entropy over all ranks; grad_norm the global gradient norm
+    before clipping, when clipping is on; aux_loss a mixture of experts' regulariser; and what
+    ``on_step(model)`` returns, called after backward with the gradients in place, rank 0's
+    view) and ``{"step", "val_loss", "val_ppl"}``
     at step 0, every ``eval_every`` steps and at the end. With ``checkpoint_dir``, rank 0
     saves a checkpoint every ``checkpoint_every`` steps and at the end; ``resume=True``
     continues the checkpoint there (after :func:`check_compatible`) or starts fresh if there
@@ -260,6 +273,9 @@ def train(model: nn.Module, data_train: np.ndarray, data_val: np.ndarray, config
             history, start = list(checkpoint.history), checkpoint.step
     net = wrap(raw, ctx)
     batches, amp = _Batches(data_train, config, ctx), _autocast(config, device)
+    # fp16's 5 exponent bits underflow small gradients: scale the loss up, unscale before the
+    # clip and skip steps that overflowed (Micikevicius et al. 2018, "Mixed Precision Training")
+    scaler = torch.amp.GradScaler(device.split(":")[0], enabled=config.autocast == "fp16")
     val_batches = _Batches(data_val, config, ctx).fixed(config.eval_batches)
     tokens_per_step = config.batch_size * config.block_size
 
@@ -291,24 +307,36 @@ def train(model: nn.Module, data_train: np.ndarray, data_val: np.ndarray, config
             group["lr"] = lr
         offsets = batches.step(config.seed, step)
         loss_sum = torch.zeros((), device=device)
+        aux_sum = torch.zeros((), device=device)
         for micro in range(config.grad_accum):
             x, y = batches.get(offsets, micro)
             last = micro == config.grad_accum - 1
             # DDP all-reduces gradients in backward; only the last micro-step needs it
             with net.no_sync() if (ctx.world_size > 1 and not last) else nullcontext():
                 with amp:
-                    loss = _cross_entropy(net(x), y)
-                (loss / config.grad_accum).backward()  # Σ_micro ∇(L/A) = ∇ of the batch mean
+                    loss, objective = _objective(net, raw, x, y)
+                # Σ_micro ∇(L/A) = ∇ of the batch mean
+                scaler.scale(objective / config.grad_accum).backward()
             loss_sum += loss.detach()
-        if config.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(raw.parameters(), config.grad_clip)
-        optimizer.step()
+            aux_sum += (objective - loss).detach()
+        logging = (step + 1) % config.log_every == 0 or step + 1 == config.steps
+        scaler.unscale_(optimizer)
+        grad_norm = torch.nn.utils.clip_grad_norm_(raw.parameters(), config.grad_clip) \
+            if config.grad_clip > 0 else None
+        extra = on_step(raw) if (on_step is not None and logging and ctx.is_main) else {}
+        scaler.step(optimizer)
+        scaler.update()
         optimizer.zero_grad(set_to_none=True)
         step += 1
-        if step % config.log_every == 0 or step == config.steps:
+        if logging:
             train_loss = all_reduce_mean(loss_sum / config.grad_accum, ctx).item()
-            log({"step": step, "lr": lr, "train_loss": train_loss,
-                 "tokens": step * tokens_per_step})
+            row = {"step": step, "lr": lr, "train_loss": train_loss,
+                   "tokens": step * tokens_per_step}
+            if grad_norm is not None:
+                row["grad_norm"] = grad_norm.item()
+            if hasattr(raw, "auxiliary_loss") and getattr(raw.config, "n_experts", 0):
+                row["aux_loss"] = all_reduce_mean(aux_sum / config.grad_accum, ctx).item()
+            log({**row, **extra})
         if step % config.eval_every == 0 or step == config.steps:
             paused += log_eval(step)
         if checkpoint_dir is not None and (step == config.steps or (
@@ -327,88 +355,12 @@ def train(model: nn.Module, data_train: np.ndarray, data_val: np.ndarray, config
 # ---------------------------------------------------------------------------------- torchrun
 
 
-def _arguments(argv: list[str] | None):
-    import argparse
-
-    p = argparse.ArgumentParser(
-        prog="python -m algorithms.lm.train",
-        description="Pre-train forge's LLaMA-shape LM; run under torchrun for data parallelism.")
-    p.add_argument("--corpus", required=True, choices=["tinystories", "shakespeare"])
-    p.add_argument("--out", required=True, type=Path, help="run folder: checkpoint/, history")
-    p.add_argument("--corpus-file", type=Path, help="training text replacing the shipped one")
-    p.add_argument("--cache-dir", type=Path, help="tokenizer and token cache (default OUT/cache)")
-    p.add_argument("--vocab-size", type=int, default=2048, help="BPE vocabulary (tinystories)")
-    for name, default in (("d-model", 128), ("n-layers", 4), ("n-heads", 4)):
-        p.add_argument(f"--{name}", type=int, default=default)
-    p.add_argument("--n-kv-heads", type=int)
-    p.add_argument("--max-seq-len", type=int, help="default: the block size")
-    defaults = TrainConfig(steps=1, batch_size=1, block_size=1)
-    p.add_argument("--steps", type=int, default=2000)
-    p.add_argument("--batch-size", type=int, default=32, help="global batch")
-    p.add_argument("--block-size", type=int, default=128)
-    floats = ("lr", "min_lr", "weight_decay", "beta1", "beta2", "grad_clip")
-    for name in (*floats, "warmup_steps", "grad_accum", "eval_every", "eval_batches",
-                 "checkpoint_every", "seed"):
-        default = getattr(defaults, name)
-        kind = float if name in floats else int
-        p.add_argument(f"--{name.replace('_', '-')}", type=kind, default=default)
-    p.add_argument("--log-every", type=int, default=10)
-    p.add_argument("--autocast", choices=AUTOCAST, default="auto")
-    p.add_argument("--device", help="default: cuda if available, else cpu")
-    p.add_argument("--resume", action="store_true", help="continue OUT/checkpoint if present")
-    return p.parse_args(argv)
-
-
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: ``torchrun --nproc_per_node=N -m algorithms.lm.train --corpus ... --out DIR``
-    (or plain ``python -m`` for one process). Rank 0 prints one line per evaluation and writes
-    ``DIR/history.json``; the checkpoint is ``DIR/checkpoint``."""
-    from algorithms.lm.config import LMConfig
-    from algorithms.lm.data import load_lm_data
-    from algorithms.lm.distributed import init_from_env, shutdown
-    from algorithms.lm.model import LanguageModel
+    """The torchrun entry point, :func:`algorithms.lm.launch.main` (kept here so that
+    ``torchrun -m algorithms.lm.train`` is the command)."""
+    from algorithms.lm.launch import main as launch
 
-    args = _arguments(argv)
-    ctx = init_from_env(args.device)
-    try:
-        cache = args.cache_dir or args.out / "cache"
-        if ctx.is_main:  # rank 0 tokenizes and caches once; the others then read the cache
-            data = load_lm_data(args.corpus, cache, args.vocab_size, args.corpus_file)
-        barrier(ctx)
-        if not ctx.is_main:
-            data = load_lm_data(args.corpus, cache, args.vocab_size, args.corpus_file)
-        config = TrainConfig(**{f.name: getattr(args, f.name)
-                                for f in dataclasses.fields(TrainConfig)})
-        lm_config = LMConfig(vocab_size=data.vocab_size, d_model=args.d_model,
-                             n_layers=args.n_layers, n_heads=args.n_heads,
-                             n_kv_heads=args.n_kv_heads,
-                             max_seq_len=args.max_seq_len or args.block_size)
-        torch.manual_seed(args.seed)  # the same initial weights on every rank
-        model = LanguageModel(lm_config)
-        if ctx.is_main:
-            print(f"{args.corpus}: {len(data.train):,} training tokens, vocab "
-                  f"{data.vocab_size}; model {model.n_params():,} parameters; "
-                  f"{ctx.world_size} process(es) on {ctx.device}", flush=True)
-
-        def on_log(row: dict) -> None:
-            if "val_loss" in row:
-                print(f"step {row['step']:>7}  val loss {row['val_loss']:.4f}  "
-                      f"ppl {row['val_ppl']:.2f}", flush=True)
-
-        result = train(model, data.train, data.val, config, checkpoint_dir=args.out /
-                       "checkpoint", resume=args.resume, on_log=on_log, ctx=ctx,
-                       tokenizer_dir=data.tokenizer_dir)
-        if ctx.is_main:
-            summary = {"history": result.history, "final_val_loss": result.final_val_loss,
-                       "tokens_seen": result.tokens_seen, "tokens_per_s": result.tokens_per_s,
-                       "world_size": ctx.world_size, "train_config": config.to_dict(),
-                       "lm_config": lm_config.to_dict()}
-            tmp = args.out / "history.json.tmp"
-            tmp.write_text(json.dumps(summary, indent=1), "utf-8")
-            os.replace(tmp, args.out / "history.json")
-            print(f"done: {result.tokens_per_s:,.0f} tokens/s", flush=True)
-    finally:
-        shutdown(ctx)
+    launch(argv)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ later experiments and weeks load it by name with :func:`load_model_artifact`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,9 +83,11 @@ def device() -> str:
 
 
 def train_logged(tracker: Tracker, model: LanguageModel, data: LMData, run: TrainConfig,
-                 prefix: str, checkpoint_dir: Path | None = None) -> TrainResult:
-    """:func:`algorithms.lm.train.train`, every history row logged as ``prefix/train_loss``,
-    ``prefix/lr``, ``prefix/val_loss``, ``prefix/val_ppl`` against ``train_step``.
+                 prefix: str, checkpoint_dir: Path | None = None,
+                 on_step: Callable[[Any], dict[str, float]] | None = None) -> TrainResult:
+    """:func:`algorithms.lm.train.train`, every field of every history row but the step and
+    token count logged as ``prefix/<field>`` against ``train_step``: ``train_loss``, ``lr``,
+    ``grad_norm``, ``val_loss``, ``val_ppl``, and what ``on_step(model)`` adds.
 
     With ``checkpoint_dir`` the run checkpoints there and continues a checkpoint it finds (a
     resumed run); the rows the checkpoint already holds are logged first, so the resumed run's
@@ -93,16 +96,15 @@ def train_logged(tracker: Tracker, model: LanguageModel, data: LMData, run: Trai
     from algorithms.lm.train import train
 
     def on_log(row: dict[str, Any]) -> None:
-        names = ("train_loss", "lr") if "train_loss" in row else ("val_loss", "val_ppl")
-        tracker.log({f"{prefix}/{name}": row[name] for name in names}, step=row["step"],
-                    x="train_step")
+        tracker.log({f"{prefix}/{name}": value for name, value in row.items()
+                     if name not in ("step", "tokens")}, step=row["step"], x="train_step")
 
     if checkpoint_dir is not None and checkpoint_exists(checkpoint_dir):
         for row in load_checkpoint(checkpoint_dir).history:
             on_log(row)
     return train(model, data.train, data.val, run, checkpoint_dir=checkpoint_dir,
                  resume=checkpoint_dir is not None, on_log=on_log, device=device(),
-                 tokenizer_dir=data.tokenizer_dir)
+                 tokenizer_dir=data.tokenizer_dir, on_step=on_step)
 
 
 def save_model(folder: Path, result: TrainResult, run: TrainConfig, data: LMData) -> Path:
