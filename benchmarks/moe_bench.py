@@ -1,7 +1,7 @@
 """Benchmark the MoE feed-forward layer (algorithms/lm/moe.py) against a dense SwiGLU of equal
 active parameters, on the CPU.
 
-    python benchmarks/moe_bench.py [--d-models 128 256] [--tokens 2048] [--rounds 15]
+    python benchmarks/moe_bench.py [--d-models 128 256] [--tokens 2048] [--rounds 25]
                                    [--threads 1] [--no-write]
 
 Every MoE expert is ``SwiGLU(d_model, hidden)``, LLaMA's hidden width (int(8/3 · d_model)
@@ -137,7 +137,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--d-models", type=int, nargs="+", default=[128, 256])
     parser.add_argument("--tokens", type=int, default=2048, help="tokens per batch (batch 8)")
-    parser.add_argument("--rounds", type=int, default=15,
+    parser.add_argument("--rounds", type=int, default=25,
                         help="timed rounds (one call of each) after a warm-up round")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch intra-op threads (0: PyTorch's default, all cores). 1 by "

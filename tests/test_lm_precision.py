@@ -13,7 +13,6 @@ from algorithms.lm.precision import (
     Fp8Linear,
     convert_to_fp8,
     dequantize_fp8,
-    grad_scaler,
     quantize_fp8,
     round_fp8,
     scaled_mm_supported,
@@ -145,17 +144,7 @@ def test_convert_to_fp8_swaps_linears_but_the_head():
     assert convert_to_fp8(again, skip=("lm_head", "mlp")) == 4 * config.n_layers
 
 
-def test_grad_scaler_is_enabled_on_request():
-    assert grad_scaler("cpu").is_enabled()
-    assert not grad_scaler(torch.device("cpu"), enabled=False).is_enabled()
-
-
-fp8_gpu = pytest.mark.skipif(
-    not torch.cuda.is_available() or torch.cuda.get_device_capability() < (8, 9),
-    reason="needs a CUDA GPU with FP8 tensor cores (compute capability >= 8.9)")
-
-
-@fp8_gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_scaled_mm_on_the_gpu_matches_the_emulation():
     linear, x = linear_and_input()
     linear, x = linear.cuda(), x.detach().cuda().requires_grad_(True)

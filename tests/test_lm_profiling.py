@@ -15,8 +15,6 @@ from algorithms.lm.layers import CausalSelfAttention, RMSNorm, SwiGLU
 from algorithms.lm.model import LanguageModel
 from algorithms.lm.profiling import (
     attribute_events,
-    checkpointed_blocks,
-    checkpointing_tradeoff,
     default_components,
     labelled_modules,
     profile_step,
@@ -145,38 +143,14 @@ def test_other_mixers_and_experts_are_profiled_as_their_categories():
     assert p.component_ms["mixer"] >= 0 and p.component_ms["attention"] == 0  # no operator
 
 
-def test_checkpointing_gives_the_same_gradients_with_a_smaller_peak():
+def test_checkpointing_lowers_the_peak_of_the_same_step():
     config = LMConfig(vocab_size=64, d_model=32, n_layers=4, n_heads=2, max_seq_len=32)
-    result = checkpointing_tradeoff(lambda: tiny(config), *batch(length=32), repeats=1)
-    assert result["max_abs_grad_diff"] <= 1e-6
+    plain = profile_step(tiny(config), *batch(length=32), repeats=1)
+    checkpointed = profile_step(tiny(dataclasses.replace(config, gradient_checkpointing=True)),
+                                *batch(length=32), repeats=1)
     # peak live tensor storage, counted exactly on a CPU: no timing involved
-    assert result["checkpointed_peak_mib"] < result["plain_peak_mib"]
-    assert result["plain_step_ms"] >= 0 and result["checkpointed_step_ms"] >= 0
-
-    # the model's own switch checkpoints the same blocks the same way: the same peak
-    built_in = tiny(dataclasses.replace(config, gradient_checkpointing=True))
-    assert profile_step(built_in, *batch(length=32), repeats=1).peak_mib == pytest.approx(
-        result["checkpointed_peak_mib"])
-    with pytest.raises(ValueError, match="checkpoints already"):
-        checkpointing_tradeoff(lambda: built_in, *batch(length=32), repeats=1)
-
-
-def test_checkpointed_blocks_is_undone_and_leaves_the_modules_alone():
-    model = tiny()
-    idx, _ = batch()
-    keys = list(model.state_dict())
-    with torch.no_grad():
-        expected = model(idx)
-    with checkpointed_blocks(model.model.layers) as blocks:
-        assert blocks is model.model.layers
-        assert list(model.state_dict()) == keys
-        with torch.no_grad():  # no graph: the blocks run plainly (a KV cache stays usable)
-            assert torch.equal(model(idx), expected)
-        assert torch.equal(model(idx).detach(), expected)
-        with pytest.raises(ValueError, match="already"):
-            with checkpointed_blocks(model.model.layers):
-                pass
-    assert not any("forward" in vars(block) for block in model.model.layers)
+    assert checkpointed.peak_mib < plain.peak_mib
+    assert checkpointed.flops_per_token > plain.flops_per_token  # the recomputed forward
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -185,5 +159,3 @@ def test_profile_step_on_cuda():
     p = profile_step(model, *batch(), repeats=1, device="cuda")
     assert p.peak_mib > 0 and p.flops_per_token > 0
     assert all(t >= 0 for t in p.component_ms.values())
-    result = checkpointing_tradeoff(lambda: tiny(), *batch(), repeats=1, device="cuda")
-    assert result["max_abs_grad_diff"] <= 1e-5

@@ -128,7 +128,7 @@ class Measurement:
     repeats: int
 
 
-def _peak_mib(fn: Callable[[], Any], device: torch.device) -> float:
+def peak_mib(fn: Callable[[], Any], device: torch.device) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
@@ -141,7 +141,7 @@ def _peak_mib(fn: Callable[[], Any], device: torch.device) -> float:
     return meter.peak / 2**20
 
 
-def _best_ms(fn: Callable[[], Any], device: torch.device, budget_s: float,
+def best_ms(fn: Callable[[], Any], device: torch.device, budget_s: float,
              max_repeats: int) -> tuple[float, int]:
     """Minimum over repeats (the least-disturbed run) after one warm-up call."""
     fn()
@@ -173,10 +173,10 @@ def measure(attention: Callable[..., torch.Tensor], q: torch.Tensor, k: torch.Te
         out = attention(*leaves, is_causal)
         torch.autograd.grad(out, leaves, grad_out)
 
-    forward_ms, repeats = _best_ms(forward, device, budget_s, max_repeats)
-    forward_backward_ms, _ = _best_ms(forward_backward, device, budget_s, max_repeats)
-    return Measurement(forward_ms, forward_backward_ms, _peak_mib(forward, device),
-                       _peak_mib(forward_backward, device), repeats)
+    forward_ms, repeats = best_ms(forward, device, budget_s, max_repeats)
+    forward_backward_ms, _ = best_ms(forward_backward, device, budget_s, max_repeats)
+    return Measurement(forward_ms, forward_backward_ms, peak_mib(forward, device),
+                       peak_mib(forward_backward, device), repeats)
 
 
 def crossover_length(variant: dict[int, Measurement], reference: dict[int, Measurement],

@@ -27,9 +27,9 @@ The recurrence is linear in h, so (§3.3.2) it is a scan of the associative oper
 ``(a₁, b₁) ∘ (a₂, b₂) = (a₁ a₂, a₂ b₁ + b₂)`` and runs in log depth (:func:`parallel_scan`);
 :func:`sequential_scan` is the plain loop over time, the reference.
 
-Parameter names and shapes are those of the authors' ``mamba_simple.Mamba`` and of mambapy's
-``MambaBlock`` (``in_proj``, ``conv1d``, ``x_proj``, ``dt_proj``, ``A_log``, ``D``, ``out_proj``), so
-either's state dict loads strictly into :class:`MambaMixer`.
+Parameter names are those of the authors' ``mamba_simple.Mamba`` (``in_proj``, ``conv1d``,
+``x_proj``, ``dt_proj``, ``A_log``, ``D``, ``out_proj``), and names and shapes equal those of
+mambapy's ``MambaBlock``: a state dict loads strictly either way.
 """
 
 from __future__ import annotations
@@ -55,8 +55,10 @@ def sequential_scan(a: Tensor, b: Tensor) -> Tensor:
     """
     h = torch.zeros_like(b[:, 0])
     hs = []
-    for t in range(b.shape[1]):
-        h = torch.addcmul(b[:, t], a[:, t], h)  # b_t + a_t h_{t-1}
+    # unbind, not a[:, t]: the backward of L indexings would build L full-size zero gradients
+    # (O(L²) memory traffic); unbind's backward is one stack
+    for a_t, b_t in zip(a.unbind(1), b.unbind(1)):
+        h = torch.addcmul(b_t, a_t, h)  # b_t + a_t h_{t-1}
         hs.append(h)
     return torch.stack(hs, dim=1)
 
@@ -107,6 +109,31 @@ def _scan_into(a: Tensor, b: Tensor, h: Tensor) -> None:
         torch.addcmul(b[:, 2::2], a[:, 2::2], h[:, 1:2 * n_even:2], out=h[:, 2::2])
 
 
+def _reverse_scan_into(c: Tensor, g: Tensor, lam: Tensor) -> None:
+    """Write λ_t = c_t λ_{t+1} + g_t (λ_L = g_L) into ``lam``: :func:`_scan_into` mirrored in
+    time (t ↦ L−1−t), without copying flipped tensors. ``c`` has one step fewer than ``g``
+    (c_t for t ≤ L−2; the last step has no successor).
+
+    Pairs (p, p+1) from the end, p = s, s+2, ..., L−2 with s = L mod 2; the recursion gives λ
+    at the p, the down-sweep the q = p − 1 from them, and λ_{L-1} = g_{L-1}.
+    """
+    length = g.shape[1]
+    if length == 1:
+        lam.copy_(g)
+        return
+    s = length % 2
+    n_pairs = length // 2
+    c_p = c[:, s:length - 1:2]                                          # n_pairs steps
+    c_pair = c_p[:, :n_pairs - 1] * c[:, s + 1:length - 1:2]           # c_p c_{p+1}: one fewer
+    g_pair = torch.addcmul(g[:, s:length - 1:2], c_p, g[:, s + 1::2])  # c_p g_{p+1} + g_p
+    _reverse_scan_into(c_pair, g_pair, lam[:, s:length - 1:2])
+    del c_pair, g_pair
+    lam[:, length - 1].copy_(g[:, length - 1])
+    if length > 2:  # q = 1−s, 3−s, ..., L−3
+        torch.addcmul(g[:, 1 - s:length - 2:2], c[:, 1 - s:length - 2:2],
+                      lam[:, 2 - s:length - 1:2], out=lam[:, 1 - s:length - 2:2])
+
+
 class _ParallelScan(torch.autograd.Function):
     """h = scan(a, b) forward; backward from the adjoint recurrence.
 
@@ -115,8 +142,8 @@ class _ParallelScan(torch.autograd.Function):
 
         λ_t = a_{t+1} λ_{t+1} + g_t,   λ_L = g_L
 
-    the same first-order recurrence run backwards in time (one more scan, on the flipped
-    sequence with the coefficients shifted by one), and then
+    the same first-order recurrence run backwards in time (one more scan, its coefficients
+    a shifted by one), and then
 
         ∂ℓ/∂b_t = λ_t,   ∂ℓ/∂a_t = λ_t h_{t-1}   (h_0 = 0).
 
@@ -134,12 +161,10 @@ class _ParallelScan(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor]:
         a, h = ctx.saved_tensors
-        # reversed time s = L-1-t: coefficient of step s is a_{t+1} = a[L-s]; step 0 has none
-        a_rev = torch.cat([torch.zeros_like(a[:, :1]), a[:, 1:].flip(1)], dim=1)
-        lam_rev = torch.empty_like(h)
-        _scan_into(a_rev, grad.flip(1), lam_rev)
-        lam = lam_rev.flip(1)
-        grad_a = torch.zeros_like(a)
+        lam = torch.empty_like(h)
+        _reverse_scan_into(a[:, 1:], grad, lam)  # c_t = a_{t+1}, a view: no copy
+        grad_a = torch.empty_like(a)
+        grad_a[:, 0].zero_()
         torch.mul(lam[:, 1:], h[:, :-1], out=grad_a[:, 1:])
         return grad_a, lam
 
@@ -190,12 +215,17 @@ class MambaState:
 
 
 def _auto_scan(device: torch.device) -> str:
-    # CPU: benchmarks/scan_bench.py ("Week 5: selective scan" in benchmarks/RESULTS.md) measures
-    # the parallel scan faster than the loop in forward and forward + backward at every size
-    # from L = 64 up, and it never loses: its ~2 log₂ L whole-tensor passes replace the loop's
-    # L small ones (each a separate operator call, and in the backward as many autograd nodes).
-    # CUDA (not measured here, no GPU on the benchmark machine): the same argument is stronger,
-    # L kernel launches of a few microseconds each against ~2 log₂ L launches.
+    """The scan ``MambaMixer(scan="auto")`` runs on ``device``."""
+    if device.type == "cpu" and torch.get_num_threads() == 1:
+        # benchmarks/scan_bench.py (RESULTS.md, "Week 5: selective scan"): on one thread the
+        # loop is faster in the forward at every size and in forward + backward from L = 256
+        # on: the pairwise scan does about three times the arithmetic, and one core gains
+        # nothing from its log depth
+        return "sequential"
+    # several CPU threads: the loop's L small operator calls leave threads idle, the pairwise
+    # scan's ~2 log₂ L whole-tensor calls use them all (measured faster in forward + backward
+    # at every size). CUDA (not measured: no GPU on the benchmark machine): the loop would be
+    # L kernel launches against ~2 log₂ L
     return "parallel"
 
 
@@ -224,7 +254,8 @@ class MambaMixer(nn.Module):
         # padding is then the previous chunk's inputs when decoding continues from a state
         self.conv1d = nn.Conv1d(self.d_inner, self.d_inner, d_conv, groups=self.d_inner,
                                 bias=conv_bias)
-        self.x_proj = nn.Linear(self.d_inner, self.dt_rank + 2 * d_state, bias=False)  # s_Δ, s_B, s_C
+        # s_Δ, s_B, s_C in one projection
+        self.x_proj = nn.Linear(self.d_inner, self.dt_rank + 2 * d_state, bias=False)
         self.dt_proj = nn.Linear(self.dt_rank, self.d_inner, bias=True)  # rank R → ED, bias p
         self.A_log = nn.Parameter(torch.empty(self.d_inner, d_state))
         self.D = nn.Parameter(torch.empty(self.d_inner))
@@ -238,11 +269,11 @@ class MambaMixer(nn.Module):
     @torch.no_grad()
     def reset_ssm_parameters(self) -> None:
         """The paper's (and reference code's) initialisation of the S6 parameters."""
-        # s_Δ weights U(±R^-1/2), so that dt_proj(s) keeps the variance of s
+        # dt_proj weights U(±R^-1/2): the reference code's "random" init at dt_scale 1
         bound = self.dt_rank ** -0.5
         nn.init.uniform_(self.dt_proj.weight, -bound, bound)
-        # Δ = softplus(p) log-uniform in [dt_min, dt_max] (§3.6, "Δ ... initialised to
-        # [0.001, 0.1]"); p = softplus⁻¹(Δ) = Δ + log(1 − e^{−Δ})
+        # the bias p: Δ = softplus(p) log-uniform in [dt_min, dt_max], so that the initial
+        # steps span two decades of time scales; p = softplus⁻¹(Δ) = Δ + log(1 − e^{−Δ})
         low, high = math.log(self.dt_min), math.log(self.dt_max)
         dt = torch.exp(torch.rand(self.d_inner) * (high - low) + low).clamp(min=self.dt_init_floor)
         self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))
@@ -263,12 +294,13 @@ class MambaMixer(nn.Module):
     def _scan_method(self, device: torch.device) -> str:
         return _auto_scan(device) if self.scan == "auto" else self.scan
 
-    def _ssm_inputs(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Δ (…, ED), A (ED, N), B and C (…, N) from x (…, ED): the selection of Algorithm 2."""
-        s_delta, B, C = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
-        delta = F.softplus(self.dt_proj(s_delta))         # Δ = softplus(p + s_Δ(x))
-        A = -torch.exp(self.A_log.to(delta.dtype))          # A = −exp(A_log) < 0
-        return delta, A, B, C
+    def _ssm_inputs(self, u: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Δ (…, ED), A (ED, N), B and C (…, N) from u (…, ED), in ``dtype``: the selection of
+        Algorithm 2 (the projections in the module's dtype, the rest in ``dtype``)."""
+        s_delta, B, C = self.x_proj(u).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
+        delta = F.softplus(self.dt_proj(s_delta).to(dtype))  # Δ = softplus(p + s_Δ(u))
+        A = -torch.exp(self.A_log.to(dtype))                  # A = −exp(A_log) < 0
+        return delta, A, B.to(dtype), C.to(dtype)
 
     def forward(self, x: Tensor, state: MambaState | None = None) -> Tensor:
         """x (batch, L, d_model) → (batch, L, d_model). Causal: output t sees inputs ≤ t.
@@ -286,12 +318,10 @@ class MambaMixer(nn.Module):
 
         # the scan in float32 at least: Ā products over many steps lose too much in 16 bits
         wide = torch.float32 if u.dtype in (torch.float16, torch.bfloat16) else u.dtype
-        u_w = u.to(wide)
-        delta, A, B, C = self._ssm_inputs(u_w)
+        delta, A, B, C = self._ssm_inputs(u, wide)
         h0 = state.ssm.to(wide) if state is not None else None
-        y, h_last = selective_scan(u_w, delta.to(wide), A.to(wide), B.to(wide), C.to(wide),
-                                   self.D.to(wide), self._scan_method(x.device), h0=h0,
-                                   return_state=True)
+        y, h_last = selective_scan(u.to(wide), delta, A, B, C, self.D.to(wide),
+                                   self._scan_method(x.device), h0=h0, return_state=True)
         if state is not None:
             state.conv = window[..., window.shape[-1] - (self.d_conv - 1):].detach()
             state.ssm = h_last.detach()
@@ -308,8 +338,10 @@ class MambaMixer(nn.Module):
         if self.conv1d.bias is not None:
             u = u + self.conv1d.bias
         u = F.silu(u)
-        delta, A, B, C = self._ssm_inputs(u)                 # (batch, ED), (ED, N), (batch, N) ×2
-        h = torch.exp(delta.unsqueeze(-1) * A) * state.ssm + (delta * u).unsqueeze(-1) * B.unsqueeze(1)
+        delta, A, B, C = self._ssm_inputs(u, u.dtype)        # (batch, ED), (ED, N), (batch, N) ×2
+        # h_t = Ā_t h_{t-1} + B̄_t u_t with Ā = exp(ΔA), B̄ u = Δ B u
+        h = torch.addcmul((delta * u).unsqueeze(-1) * B.unsqueeze(1),
+                          torch.exp(delta.unsqueeze(-1) * A), state.ssm)
         y = (h @ C.unsqueeze(-1)).squeeze(-1) + self.D * u   # y_t = C_t h_t + D u_t
         state.conv, state.ssm = window[..., 1:].detach(), h.detach()
         state.length += 1

@@ -23,10 +23,10 @@ amaxes. A product of two such tensors is s_a · s_b · (q_a q_b), so the matrix 
 the 8-bit values and the scales are applied once to its output (``torch._scaled_mm`` on GPUs
 with FP8 tensor cores, compute capability 8.9 and up).
 
-Elsewhere, :class:`Fp8Linear` *emulates* that product: it dequantizes and multiplies in float32.
-Products of two E4M3 values are exact in float32 and the sum is accumulated in float32, so the
-emulation has FP8's rounding error and float32's accumulation: it measures the numerics of FP8
-training on any machine, not its speed (it is slower than a plain Linear).
+Elsewhere, :class:`Fp8Linear` *emulates* that product: it dequantizes (s · q, rounded to
+float32: a relative 2⁻²⁴) and multiplies in float32, so its error is FP8's rounding, seen to
+float32's precision: it measures the numerics of FP8 training on any machine, not its speed
+(it is slower than a plain Linear).
 """
 
 from __future__ import annotations
@@ -181,16 +181,3 @@ def convert_to_fp8(model: nn.Module, skip: tuple[str, ...] = ("lm_head",), **opt
                 replaced[id(child)] = Fp8Linear(child, **options)
             setattr(parent, name, replaced[id(child)])
     return len(replaced)
-
-
-def grad_scaler(device: torch.device | str, enabled: bool = True) -> torch.amp.GradScaler:
-    """``torch.amp.GradScaler`` for ``device``: loss scaling (Micikevicius et al. 2018, "Mixed
-    Precision Training", §3.2).
-
-    float16 has 5 exponent bits: small gradients underflow to zero. The scaler multiplies the
-    loss by S before backward (every gradient scales by S too), divides the gradients by S
-    before the optimizer step, skips a step whose gradients hold an inf or NaN and halves S
-    then, and doubles S after a run of good steps. bfloat16 has float32's exponent range and
-    needs none: pass ``enabled=False``, and the scaler's calls become no-ops.
-    """
-    return torch.amp.GradScaler(torch.device(device).type, enabled=enabled)

@@ -1,6 +1,6 @@
 """Where one training step goes: FLOPs, peak memory and time of a language model's forward +
-backward, split by component (attention, feed-forward, norms, embedding and head), and what
-gradient checkpointing trades.
+backward, split by component (attention, feed-forward, norms, embedding and head), measured
+the same way for a model built with ``gradient_checkpointing`` (the trade it makes).
 
 Every number comes from a library that sees the operators run, never from a formula of the
 architecture, so a new mixer (Mamba, RetNet) or a mixture-of-experts feed-forward is measured
@@ -17,7 +17,8 @@ the same way once its class is named in a component map (:func:`default_componen
 * Peak memory: :class:`~algorithms.attention.profiling.LiveTensorMeter` on a CPU (live tensor
   storage: activations kept for backward, gradients, temporaries; not a fused kernel's scratch
   nor the allocator's overhead), ``torch.cuda.max_memory_allocated`` on CUDA; both above what
-  was allocated before the step (the parameters, the batch), so they are activations + gradients.
+  was allocated before the step (the parameters, the batch): activations, gradients and
+  temporaries.
 * Time: best of ``repeats`` wall-clock steps after a warm-up, and per component from
   ``torch.profiler`` (one more step, traced): ``record_function`` ranges opened by forward hooks
   label the forward operators, and each backward operator is charged to the component whose
@@ -32,8 +33,9 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -42,14 +44,18 @@ import torch
 from torch import Tensor, nn
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile, record_function
-from torch.utils.checkpoint import checkpoint
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
-# private helpers of week 3's measuring module, shared rather than written twice
-from algorithms.attention.profiling import _best_ms, _peak_mib, synchronize
+# week 3's measuring helpers, shared rather than written twice
+from algorithms.attention.profiling import best_ms, synchronize
+from algorithms.attention.profiling import peak_mib as peak_mib_of
 
 Component = type | nn.Module  # a class (every instance) or one module (e.g. ``model.lm_head``)
 Components = Mapping[str, Component | tuple[Component, ...]]
+
+# Kineto (the profiler's backend) prints a line to stderr at every trace's start and stop unless
+# its log level is raised; read when the first trace starts, so setting it here is in time
+os.environ.setdefault("KINETO_LOG_LEVEL", "99")
 
 _LABEL = "forge.component::"  # the prefix of the profiler ranges the hooks open
 _BACKWARD = "autograd::engine::evaluate_function: "  # the engine's range around one node
@@ -296,9 +302,9 @@ def profile_step(model: nn.Module, idx: Tensor, targets: Tensor,
     labelled = labelled_modules(model, components)
     tokens = idx.numel()
     step = functools.partial(_step, model, idx, targets)
-    step_ms, _ = _best_ms(step, device, math.inf, repeats)  # warm-up, then exactly `repeats`
+    step_ms, _ = best_ms(step, device, math.inf, repeats)  # warm-up, then exactly `repeats`
     model.zero_grad(set_to_none=True)  # else freeing the last step's gradients hides new ones
-    peak_mib = _peak_mib(step, device)
+    peak_mib = peak_mib_of(step, device)
 
     with _flop_counter() as counter:
         model.zero_grad(set_to_none=True)
@@ -335,79 +341,3 @@ def profile_step(model: nn.Module, idx: Tensor, targets: Tensor,
         component_forward_ms={c: component_forward_ms.get(c, 0.0) for c in categories},
         repeats=repeats,
     )
-
-
-def _checkpointed(forward: Callable[..., Tensor]) -> Callable[..., Tensor]:
-    @functools.wraps(forward)
-    def run(*args, **kwargs):
-        if not torch.is_grad_enabled():  # nothing is kept for a backward: nothing to save
-            return forward(*args, **kwargs)
-        return checkpoint(forward, *args, use_reentrant=False, **kwargs)
-    return run
-
-
-@contextmanager
-def checkpointed_blocks(blocks: nn.ModuleList) -> Iterator[nn.ModuleList]:
-    """Gradient checkpointing (Chen et al. 2016, "Training Deep Nets with Sublinear Memory
-    Cost") of every block in ``blocks`` while the context is open.
-
-    Each block's forward runs under ``torch.utils.checkpoint.checkpoint(use_reentrant=False)``:
-    it keeps only its inputs for backward and runs its forward again when the backward reaches
-    it, so the step holds one block's activations instead of all blocks' (plus the inputs of
-    each), for one more forward of the blocks. The wrapper is set on each block instance and
-    removed on exit: the modules, their hooks and the state-dict keys are unchanged. Without
-    grad (generation) a block runs plainly; under grad a block must not mutate state (a KV
-    cache would be appended to twice).
-    """
-    patched = []
-    try:
-        for block in blocks:
-            if "forward" in vars(block):
-                raise ValueError(f"{type(block).__name__} already has its forward replaced")
-            block.forward = _checkpointed(block.forward)  # an instance attribute wins
-            patched.append(block)
-        yield blocks
-    finally:
-        for block in patched:
-            del block.forward
-
-
-def checkpointing_tradeoff(model_factory: Callable[[], nn.Module], idx: Tensor, targets: Tensor,
-                           device: torch.device | str | None = None, repeats: int = 3,
-                           blocks: str = "model.layers") -> dict[str, float]:
-    """One model from ``model_factory()``, its step measured plainly and with
-    :func:`checkpointed_blocks` on its submodule ``blocks`` (same weights, same batch):
-
-    ``plain_peak_mib``, ``checkpointed_peak_mib`` (as :attr:`StepProfile.peak_mib`),
-    ``plain_step_ms``, ``checkpointed_step_ms`` (best of ``repeats`` after a warm-up), and
-    ``max_abs_grad_diff``, the largest |difference| between the two runs' parameter gradients
-    (the recomputation repeats the same operators, so it is exact up to nondeterministic
-    kernels).
-    """
-    model = model_factory()
-    if getattr(getattr(model, "config", None), "gradient_checkpointing", False):
-        raise ValueError("the factory's model checkpoints already: build it without "
-                         "gradient_checkpointing, the plain step is the comparison")
-    device, idx, targets = _place(model, idx, targets, device)
-    layers = model.get_submodule(blocks)
-    step = functools.partial(_step, model, idx, targets)
-
-    def measured() -> tuple[float, float, dict[str, Tensor]]:
-        ms, _ = _best_ms(step, device, math.inf, repeats)
-        model.zero_grad(set_to_none=True)
-        mib = _peak_mib(step, device)  # which leaves this step's gradients in .grad
-        grads = {name: p.grad.detach().clone() for name, p in model.named_parameters()
-                 if p.grad is not None}
-        model.zero_grad(set_to_none=True)
-        return mib, ms, grads
-
-    plain_mib, plain_ms, plain_grads = measured()
-    with checkpointed_blocks(layers):
-        checkpointed_mib, checkpointed_ms, checkpointed_grads = measured()
-    if plain_grads.keys() != checkpointed_grads.keys():
-        raise RuntimeError("checkpointing changed which parameters receive a gradient")
-    diff = max((float((plain_grads[n] - checkpointed_grads[n]).abs().max())
-                for n in plain_grads), default=0.0)
-    return {"plain_peak_mib": plain_mib, "checkpointed_peak_mib": checkpointed_mib,
-            "plain_step_ms": plain_ms, "checkpointed_step_ms": checkpointed_ms,
-            "max_abs_grad_diff": diff}

@@ -127,10 +127,13 @@ class TrainResult:
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig, device: str) -> torch.optim.AdamW:
-    """AdamW with weight decay on the 2-D parameters (matrices, embeddings) only."""
+    """AdamW with weight decay on the 2-D parameters (matrices, embeddings) only, and not on
+    those marked ``_no_weight_decay`` (Mamba's A_log and D, as its reference code)."""
     params = [p for p in model.parameters() if p.requires_grad]  # a tied weight appears once
-    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": config.weight_decay},
-              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    decayed = [p.dim() >= 2 and not getattr(p, "_no_weight_decay", False) for p in params]
+    groups = [{"params": [p for p, d in zip(params, decayed) if d],
+               "weight_decay": config.weight_decay},
+              {"params": [p for p, d in zip(params, decayed) if not d], "weight_decay": 0.0}]
     # the fused kernel updates every tensor in one pass (CUDA and CPU; ~4x torch's loop on CPU)
     fused = True if device.split(":")[0] in ("cuda", "cpu") else None
     return torch.optim.AdamW(groups, lr=config.lr, betas=(config.beta1, config.beta2), fused=fused)

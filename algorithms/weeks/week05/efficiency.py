@@ -25,7 +25,8 @@ from algorithms.weeks.week05.common import (
     ARCHITECTURES, GPU, SMOKE, UNITS, ArchStudyConfig, StudyContext, Variant, measure_run,
     rounded)
 
-COMPONENTS = ("attention", "mixer", "ffn", "moe", "norm", "embedding/head", "other")
+COMPONENTS = ("attention", "mixer", "ffn", "norm", "embedding/head", "other")
+"""``profile_step``'s categories (a mixture of experts counts as ffn)."""
 
 
 class EfficiencyConfig(ArchStudyConfig):
@@ -43,21 +44,6 @@ class EfficiencyConfig(ArchStudyConfig):
         "gpu": {**GPU, "profile_batch": 16, "profile_length": 512, "checkpoint_layers": 16,
                 "checkpoint_lengths": [512, 1024, 2048],
                 "precisions": ["fp32", "bf16", "fp16", "fp8"]}}
-
-
-def _components(model: Any) -> dict[str, Any]:
-    from torch import nn
-
-    from algorithms.lm.layers import FeedForward, GatedFeedForward
-    from algorithms.lm.profiling import default_components
-
-    extra: dict[str, Any] = {"ffn": (FeedForward, GatedFeedForward), "norm": (nn.LayerNorm,)}
-    mixers = [block.mixer for block in model.model.layers if hasattr(block, "mixer")]
-    if mixers:
-        extra["mixer"] = tuple({type(m) for m in mixers})
-    if model.config.n_experts:
-        extra["moe"] = tuple({type(m) for m in model.moe_layers()})
-    return default_components(model, extra)
 
 
 @experiment(week=5, name="efficiency-profile", covers=(4,), config=EfficiencyConfig,
@@ -91,7 +77,7 @@ def efficiency_profile(config: EfficiencyConfig, tracker: Tracker) -> dict[str, 
                                                description="profiles"):
         torch.manual_seed(config.seed)
         model = LanguageModel(config.lm_config(vocab, **changes))
-        profile = profile_step(model, idx, targets, components=_components(model), device=device)
+        profile = profile_step(model, idx, targets, device=device)
         total = sum(profile.component_ms.values()) or 1.0
         shares[label] = {name: profile.component_ms.get(name, 0.0) / total
                          for name in COMPONENTS}
