@@ -157,7 +157,7 @@ def test_weeks_fits_the_terminal_and_shows_plan_coverage(terminal, width):
     rows = {int(line.split()[0]): line for line in shown.stdout.splitlines()
             if re.match(r"\s*\d+\s", line)}
     assert sorted(rows) == list(range(1, 17))
-    assert re.search(r" 2/2\s+0\s+0\s+0$", rows[1]) and re.search(r" 0/4\s+0\s", rows[5])
+    assert re.search(r" 2/2\s+0\s+0\s+0$", rows[1]) and re.search(r" 4/4\s+0\s", rows[5])
     assert re.search(r" 2/4  1,4 ", rows[4])  # DPO vs IPO vs SimPO (4) is not implemented
 
 

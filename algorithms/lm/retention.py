@@ -212,10 +212,15 @@ class MultiScaleRetention(nn.Module):
             out = wide * torch.rsqrt(wide.square().mean(-1, keepdim=True) + self.norm_eps)
         return out.to(y.dtype)
 
-    def forward(self, x: Tensor, mode: str = "parallel") -> Tensor:
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    def forward(self, x: Tensor, mode: str = "auto") -> Tensor:
+        """``mode`` "auto": the parallel form up to ``chunk_size`` tokens, the chunkwise form
+        beyond, whose cost is linear in the length (RetNet §2.2: how it trains long sequences);
+        the forms compute the same function."""
+        if mode not in (*MODES, "auto"):
+            raise ValueError(f"mode must be one of {MODES} or 'auto', got {mode!r}")
         batch, length, _ = x.shape
+        if mode == "auto":
+            mode = "parallel" if length <= self.chunk_size else "chunkwise"
         positions = torch.arange(length, device=x.device)
 
         def heads(t: Tensor, width: int) -> Tensor:  # (B, L, h·w) -> (B, h, L, w)

@@ -241,7 +241,7 @@ def train(model: nn.Module, data_train: np.ndarray, data_val: np.ndarray, config
     History rows, passed to ``on_log`` on rank 0 as they come: ``{"step", "lr", "train_loss",
     "tokens"}`` every ``log_every`` steps (step = optimizer steps done; lr the one it used;
     train_loss the step's mean cross-entropy over all ranks; grad_norm the global gradient norm
-    before clipping, when clipping is on; aux_loss a mixture of experts' regulariser; and what
+    before clipping (rank 0's view, after the all-reduce); aux_loss a mixture of experts' regulariser; and what
     ``on_step(model)`` returns, called after backward with the gradients in place, rank 0's
     view) and ``{"step", "val_loss", "val_ppl"}``
     at step 0, every ``eval_every`` steps and at the end. With ``checkpoint_dir``, rank 0
@@ -324,8 +324,11 @@ def train(model: nn.Module, data_train: np.ndarray, data_val: np.ndarray, config
             aux_sum += (objective - loss).detach()
         logging = (step + 1) % config.log_every == 0 or step + 1 == config.steps
         scaler.unscale_(optimizer)
-        grad_norm = torch.nn.utils.clip_grad_norm_(raw.parameters(), config.grad_clip) \
-            if config.grad_clip > 0 else None
+        if config.grad_clip > 0:  # the global norm, before clipping
+            grad_norm = torch.nn.utils.clip_grad_norm_(raw.parameters(), config.grad_clip)
+        else:
+            grad_norm = torch.nn.utils.get_total_norm(
+                [p.grad for p in raw.parameters() if p.grad is not None])
         extra = on_step(raw) if (on_step is not None and logging and ctx.is_main) else {}
         scaler.step(optimizer)
         scaler.update()
@@ -335,8 +338,7 @@ def train(model: nn.Module, data_train: np.ndarray, data_val: np.ndarray, config
             train_loss = all_reduce_mean(loss_sum / config.grad_accum, ctx).item()
             row = {"step": step, "lr": lr, "train_loss": train_loss,
                    "tokens": step * tokens_per_step}
-            if grad_norm is not None:
-                row["grad_norm"] = grad_norm.item()
+            row["grad_norm"] = grad_norm.item()
             if hasattr(raw, "auxiliary_loss") and getattr(raw.config, "n_experts", 0):
                 row["aux_loss"] = all_reduce_mean(aux_sum / config.grad_accum, ctx).item()
             log({**row, **extra})
