@@ -174,3 +174,17 @@ def test_bf16_autocast_trains_on_cpu():
                                                       warmup_steps=1, eval_every=2,
                                                       eval_batches=1, autocast="bf16"))
     assert np.isfinite(result.final_val_loss)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA device"))])
+def test_fp16_autocast_trains_with_a_loss_scaler(device):
+    model = LanguageModel(LMConfig(**SMALL))
+    tokens = np.random.default_rng(0).integers(0, 50, 2000).astype(np.uint16)
+    result = train(model, tokens, tokens, TrainConfig(steps=3, batch_size=4, block_size=16,
+                                                      warmup_steps=1, eval_every=3,
+                                                      eval_batches=1, autocast="fp16"),
+                   device=device)
+    assert np.isfinite(result.final_val_loss)
+    norms = [row["grad_norm"] for row in result.history if "grad_norm" in row]
+    assert all(0 < n < 1e3 for n in norms)  # unscaled before measuring: not × 2^16

@@ -73,3 +73,21 @@ def test_efficiency_profiles_every_architecture_and_checkpointing_saves_memory(r
     _, rows = tracker.tables["precision/val_loss"]
     labels = [row[0] for row in rows]
     assert any("emulated" in label for label in labels)  # the FP8 stand-in says what it is
+
+
+def test_gpu_profiles_build_every_model():
+    """The gpu profile cannot run here; every config it trains must at least be valid."""
+    from algorithms.experiment import experiments_for
+
+    for exp in experiments_for(5).values():
+        config = exp.config.for_profile("gpu")
+        for changes in _changes(config):
+            config.lm_config(config.vocab_size, **changes)  # ValueError if a shape is invalid
+
+
+def _changes(config):
+    from algorithms.weeks.week05.common import ARCHITECTURES
+
+    rows = [c for *_, c in getattr(config, "ablations", [])]
+    rows += [c for *_, c in getattr(config, "mixers", [])]
+    return [{}, *rows, *[c for _, c in ARCHITECTURES.values()]]

@@ -76,7 +76,9 @@ def moe_routing(config: MoEConfig, tracker: Tracker) -> dict[str, float]:
             measured.scalars["load_cv"] = float(np.mean([r["moe/load_cv"] for r in rows]))
             measured.scalars["router_entropy"] = rows[-1]["moe/router_entropy"]
             for i in range(config.n_experts):
-                measured.scalars[f"load_expert{i}"] = rows[-1][f"moe/layer0/load/expert{i}"]
+                name = f"moe/layer0/load/expert{i}"
+                measured.scalars[f"load_expert{i}"] = rows[-1][name]
+                measured.curves[f"load_expert{i}"] = at_steps(result.history, name, grid)
         return measured
 
     def method(variant: Variant, prefix: str):
@@ -126,6 +128,14 @@ def moe_routing(config: MoEConfig, tracker: Tracker) -> dict[str, float]:
                            for i in range(config.n_experts)], axis=1) for v in routed_keys}),
         "Share of layer 0's assignments per expert at the end of training, mean and 95% "
         "interval over seeds; the dotted line is equal load.")
+
+    tracker.log_figure("moe/expert_load_over_training", band_figure({
+        v.label: {f"expert {i}": (grid, study.curves(v.key, f"load_expert{i}"))
+                  for i in range(config.n_experts)}
+        for v in routed_keys if v.key in ("top1", "top1_nobalance")}, "share of assignments",
+        xlabel="optimizer steps", hlines={"equal load": 1 / config.n_experts}),
+        "Layer 0's share of the assignments per expert over training, top-1 with and without "
+        "the balancing loss, mean and 95% interval over seeds.")
 
     caps = [Variant(_cap_key(cf), f"capacity {cf:g}" if cf else "no limit",
                     {**moe, "capacity_factor": cf}) for cf in config.capacity_factors]
