@@ -40,11 +40,15 @@ def run(
     resume: Annotated[str | None, typer.Option(
         help="continue the interrupted run of this id (from runs/.failed or runs/.incomplete) "
              "from its last checkpoint; needs --only")] = None,
+    jobs: Annotated[int, typer.Option(
+        help="run up to N (experiment, seed) jobs at once, a process each")] = 1,
 ) -> None:
     """Run the week's experiments, tracked in W&B and stored in the local run store."""
+    from rich.markup import escape
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn,
                                TextColumn, TimeElapsedColumn)
 
+    from forge_cli.jobs import JobsFailed
     from forge_cli.runner import RunPlan, parse_seeds, run_plan
 
     number = resolve_week(week)
@@ -53,7 +57,7 @@ def run(
     try:
         plan = RunPlan(week=number, profile=profile, seeds=parse_seeds(seeds),
                        only=names if only is not None else None,  # --only '' is an error
-                       resume=resume)
+                       resume=resume, workers=jobs)
         plan.check(cfg)  # validate before any progress bar appears
     except ForgeError as error:
         fail(error)
@@ -68,15 +72,24 @@ def run(
                                f"({record.duration_s:.1f}s) → {record.path}", highlight=False,
                                soft_wrap=True)
 
+    def failed(failure) -> None:
+        progress.console.print(f"[red]✗[/] {escape(failure.line())}", highlight=False,
+                               soft_wrap=True)
+
     try:
         with progress:
-            records = run_plan(plan, cfg, progress, on_finished=finished,
+            records = run_plan(plan, cfg, progress, on_finished=finished, on_failed=failed,
                                notify=lambda line: progress.console.print(
                                    f"[yellow]note:[/] {line}", highlight=False, soft_wrap=True))
     except KeyboardInterrupt:
-        ui.errors.print("[bold red]interrupted:[/] finished runs are kept; the partial run was "
-                     f"moved to {cfg.path('runs') / '.failed'} and is never read as a result")
+        partial = "partial runs were" if plan.workers > 1 else "partial run was"
+        ui.errors.print(f"[bold red]interrupted:[/] finished runs are kept; the {partial} "
+                     f"moved to {cfg.path('runs') / '.failed'}, never read as results")
         raise typer.Exit(130) from None
+    except JobsFailed as error:  # the runs that finished are results all the same
+        if error.records:
+            _print_results(number, profile, error.records)
+        fail(error)
     except ForgeError as error:
         fail(error)
     _print_results(number, profile, records)

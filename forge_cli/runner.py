@@ -39,6 +39,9 @@ class RunPlan:
     """None: every experiment of the week; a list (``--only``) must name at least one."""
     resume: str | None = None
     """``--resume``: the id of an interrupted run of the one experiment ``--only`` names."""
+    workers: int = 1
+    """``--jobs``: how many (experiment, seed) jobs run at once, each in its own process
+    (``forge_cli.jobs``); 1 runs them one after another in this process."""
 
     def experiments(self) -> list[Experiment]:
         """The experiments to run, checked against the week's registry."""
@@ -59,6 +62,11 @@ class RunPlan:
 
     def jobs(self) -> list[tuple[Experiment, int]]:
         """(experiment, seed) pairs to run; deterministic experiments run once, with seed 0."""
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
+            raise BadInput(f"bad --jobs {self.workers!r}: the number of jobs to run at once "
+                           "is 1 or more")
+        if self.resume is not None and self.workers > 1:
+            raise BadInput("--resume continues one run in this process: leave out --jobs")
         if self.resume is not None:
             if self.only is None or len(self.experiments()) != 1:
                 raise BadInput("--resume continues one run: name its experiment with --only")
@@ -182,8 +190,16 @@ def run_one(experiment: Experiment, seed: int, profile: str, settings: Settings,
 
 def run_plan(plan: RunPlan, settings: Settings, progress: Progress | None = None,
              on_finished: Callable[[RunRecord], None] | None = None,
-             notify: Callable[[str], None] | None = None) -> list[RunRecord]:
+             notify: Callable[[str], None] | None = None,
+             on_failed: Callable[..., None] | None = None) -> list[RunRecord]:
+    """Every job of ``plan``, one after another, or with ``plan.workers`` > 1 in parallel
+    processes (``forge_cli.jobs.run_parallel``, which calls ``on_failed`` for each job that
+    fails and raises ``JobsFailed`` at the end)."""
     plan.check(settings)
+    if plan.workers > 1:
+        from forge_cli.jobs import run_parallel
+
+        return run_parallel(plan, settings, progress, on_finished, notify, on_failed)
     jobs = plan.jobs()
     overall = progress.add_task(f"week {plan.week}", total=len(jobs)) if progress else None
     records = []

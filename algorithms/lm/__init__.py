@@ -30,6 +30,9 @@ module                  contents                                             pap
 ``synthetic.py``        a Markov source with known probabilities             Shannon 1948
 ``exposure.py``         teacher forcing vs free running, exact KL per step   Bengio et al. 2015
 ``scaling.py``          L(N) = E + A·N^(−α) with bootstrap intervals         Kaplan et al. 2020
+``scaling_laws.py``     Kaplan's power laws; L(N, D) by Huber L-BFGS; the    Kaplan et al. 2020;
+                        compute-optimal allocation                           Hoffmann et al. 2022
+``isoflop.py``          IsoFLOP parabolas → N_opt ∝ C^a                      Hoffmann et al. 2022
 ``text_metrics.py``     distinct-n, repetition, perplexity                   Li et al. 2016;
                                                                              Welleck et al. 2020
 ======================  ===================================================  ====================

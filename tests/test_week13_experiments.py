@@ -1,0 +1,36 @@
+"""Week 13 (scaling laws and emergence) at the smoke profile: every experiment runs and reports
+its fits, tables and figures."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from recording_tracker import week_smoke_runs
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return week_smoke_runs(13)
+
+
+def test_every_experiment_reports_numbers_tables_and_figures(runs):
+    for name, (summary, tracker) in runs.items():
+        assert summary and tracker.tables and tracker.figures, name
+        assert all(math.isfinite(v) for v in summary.values()), name
+
+
+def test_the_family_is_an_isoflop_grid_and_every_law_is_tabled(runs):
+    summary, tracker = runs["scaling-family"]
+    _, rows = tracker.tables["family/runs"]
+    assert len(rows) == 6 * 3 and summary["family.n_runs"] == 18
+    budgets = {row[1] for row in rows}
+    assert len(budgets) == 3
+    for budget in budgets:  # C = 6ND: at one budget, tokens fall as parameters grow
+        group = sorted((row[2], row[4]) for row in rows if row[1] == budget)
+        assert [t for _, t in group] == sorted((t for _, t in group), reverse=True)
+    _, exponents = tracker.tables["fits/exponents"]
+    assert [row[0].split(":")[0] for row in exponents][:3] == [
+        "Kaplan α_N (L(N), non-embedding N)", "Kaplan α_D (L(D), largest model)", "approach 2"]
+    assert summary["chinchilla.alpha_lo"] <= summary["chinchilla.alpha"] <= \
+        summary["chinchilla.alpha_hi"]
