@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from copy import deepcopy
+from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
@@ -132,6 +133,12 @@ class Experiment:
     """Artifacts it loads; the runner makes each first when no finished run has it."""
     resumable: bool = False
     """It checkpoints through ``tracker.checkpoint_dir()``, so ``--resume`` can continue it."""
+    search_space: dict[str, dict[str, Any]] | None = field(default=None, compare=False)
+    """W&B sweep ``parameters`` over config fields (``forge sweep``): ``{"lr": {"values": [...]}}``
+    or ``{"algo.learning_rate": {"distribution": "log_uniform_values", "min": ..., "max": ...}}``;
+    a dotted key names a key of a dict-valued field."""
+    search_metric: tuple[str, str] | None = None
+    """The summary key a sweep optimises and its goal: ``("eval_return", "maximize")``."""
 
     def unit(self, metric: str) -> str:
         return next((unit for pattern, unit in self.units if fnmatch(metric, pattern)), "")
@@ -145,24 +152,75 @@ F = TypeVar("F", bound=ExperimentFn)
 def experiment(week: int, name: str, config: type[ExperimentConfig], covers: tuple[int, ...],
                seeded: bool = True, units: dict[str, str] | None = None,
                produces: tuple[str, ...] = (), needs: tuple[str, ...] = (),
-               resumable: bool = False) -> Callable[[F], F]:
+               resumable: bool = False, search_space: dict[str, dict[str, Any]] | None = None,
+               search_metric: tuple[str, str] | None = None) -> Callable[[F], F]:
     """Register ``fn`` as experiment ``name`` of ``week``; its docstring's first line describes it.
 
     ``covers`` lists the study plan's experiments for the week that this one implements, by
     their 1-based position in the plan's list. ``units`` maps globs over the summary's keys to
     units, used when results become a post's facts: ``{"*.wall_ms": "ms"}``. ``produces`` and
     ``needs`` name the artifacts it stores and loads (see :class:`Tracker`), ``resumable`` says
-    that it checkpoints.
+    that it checkpoints. ``search_space`` (W&B sweep ``parameters`` keyed by config fields) and
+    ``search_metric`` (a summary key and ``"minimize"`` or ``"maximize"``) make it sweepable with
+    ``forge sweep``; a key that names no config field is a ValueError here, at registration.
     """
+    _check_search(name, config, search_space, search_metric)
 
     def register(fn: F) -> F:
         description = (fn.__doc__ or name).strip().splitlines()[0]
         _REGISTRY.setdefault(week, {})[name] = Experiment(
             week, name, config, fn, description, seeded, tuple((units or {}).items()),
-            tuple(covers), tuple(produces), tuple(needs), resumable)
+            tuple(covers), tuple(produces), tuple(needs), resumable,
+            deepcopy(search_space), tuple(search_metric) if search_metric else None)
         return fn
 
     return register
+
+
+SEARCH_GOALS = ("minimize", "maximize")
+
+
+def search_key(config: type[ExperimentConfig], key: str) -> tuple[str, str | None]:
+    """``key`` of a search space as (field, key inside that dict-valued field or None):
+    ``"lr"`` -> ``("lr", None)``, ``"train.lr"`` -> ``("train", "lr")``. A ValueError naming
+    ``key`` when it names no field of ``config`` (``profile`` is chosen per sweep, not swept)."""
+    head, dot, tail = key.partition(".")
+    fields = [name for name in config.model_fields if name != "profile"]
+    if head not in fields:
+        raise ValueError(f"{key!r} is not a field of {config.__name__}: expected one of "
+                         f"{', '.join(fields)}")
+    if not dot:
+        return head, None
+    default = config.model_fields[head].get_default(call_default_factory=True)
+    if not isinstance(default, dict):
+        raise ValueError(f"{key!r}: {config.__name__}.{head} is not a dict-valued field, so it "
+                         "has no keys to sweep")
+    if not tail.isidentifier():
+        raise ValueError(f"{key!r}: expected {head}.NAME, one key of the dict {head}")
+    return head, tail
+
+
+def _check_search(name: str, config: type[ExperimentConfig],
+                  space: dict[str, dict[str, Any]] | None,
+                  metric: tuple[str, str] | None) -> None:
+    if space is None:
+        if metric is not None:
+            raise ValueError(f"{name}: search_metric without a search_space")
+        return
+    if not isinstance(space, dict) or not space:
+        raise ValueError(f"{name}: search_space must be a non-empty dict of config fields")
+    for key, spec in space.items():
+        try:
+            search_key(config, key)
+        except ValueError as error:
+            raise ValueError(f"{name}: search_space key {error}") from None
+        if not isinstance(spec, dict) or not spec:
+            raise ValueError(f"{name}: search_space[{key!r}] must be a W&B parameter dict such "
+                             'as {"values": [...]}')
+    if (not isinstance(metric, tuple | list) or len(metric) != 2 or not isinstance(metric[0], str)
+            or not metric[0] or metric[1] not in SEARCH_GOALS):
+        raise ValueError(f"{name}: a search_space needs search_metric=(SUMMARY_KEY, "
+                         f"'minimize' | 'maximize'), got {metric!r}")
 
 
 def experiments_for(week: int) -> dict[str, Experiment]:

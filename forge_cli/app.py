@@ -21,6 +21,7 @@ import typer
 
 # importing the command modules registers their commands, in the order `forge --help` lists them
 from forge_cli import cli_experiments  # noqa: F401, I001
+from forge_cli import cli_sweeps  # noqa: F401
 from forge_cli import cli_blog  # noqa: F401
 from forge_cli import cli_upkeep  # noqa: F401
 from forge_cli.cli_common import app, report, warn

@@ -145,32 +145,51 @@ def run_one(experiment: Experiment, seed: int, profile: str, settings: Settings,
                    f"run has made: running week {producer.week} {producer.name} first")
         run_one(producer, 0, profile, settings, progress, notify=notify)
     run_id = new_run_id()
+
+    def open_wandb():
+        wandb_dir = settings.path("wandb")
+        wandb_dir.mkdir(parents=True, exist_ok=True)
+        return start_wandb_run(settings.wandb, str(wandb_dir), run_id, experiment.week,
+                               experiment.name, seed, config_values)
+
+    return execute(experiment, config, profile, settings, store, run_id,
+                   start={"seed": seed, "resumes": resume}, open_wandb=open_wandb,
+                   make_tracker=lambda writer, run, resources: RunTracker(
+                       writer, run, progress, resources),
+                   source=source)
+
+
+def execute(experiment: Experiment, config, profile: str, settings: Settings, store: RunStore,
+            run_id: str, start: dict, open_wandb: Callable[[], object],
+            make_tracker: Callable[..., object], source: Path | None = None,
+            wandb_extra: dict | None = None) -> RunRecord:
+    """Run ``experiment`` with ``config`` as run ``run_id`` of ``store``: start.json, the W&B
+    run ``open_wandb()`` returns (None: no W&B), the tracker ``make_tracker(writer, wandb_run,
+    resources)``, the record published atomically. The one code path of every run (``forge
+    run``, a sweep's trials): bad input discards the run (exit 2), any other exit, Ctrl-C
+    included, moves it to ``.failed``."""
+    config_values = config.model_dump(mode="json")
     wandb_run = None
     started, clock = now_iso(), time.perf_counter()
     writer = store.writer(run_id)
     try:  # from the moment the run's folder exists: a Ctrl-C anywhere moves it to .failed
         writer.write_start({"week": experiment.week, "experiment": experiment.name,
-                            "seed": seed, "profile": profile, "config": config_values,
-                            "resumes": resume})
+                            "profile": profile, "config": config_values, **start})
         if source is not None:
             artifacts.seed_checkpoint(source, writer.dir)
-        wandb_dir = settings.path("wandb")
-        wandb_dir.mkdir(parents=True, exist_ok=True)
-        wandb_run = start_wandb_run(settings.wandb, str(wandb_dir), run_id, experiment.week,
-                                    experiment.name, seed, config_values)
+        wandb_run = open_wandb()
         resources = RunResources(cache=settings.path("cache"), profile=profile,
                                  data=settings.data_files(), produces=experiment.produces,
                                  needs=experiment.needs)
-        tracker = RunTracker(writer, wandb_run, progress, resources)
-        summary = experiment.fn(config, tracker)
+        summary = experiment.fn(config, make_tracker(writer, wandb_run, resources))
         if wandb_run is not None:
             wandb_run.summary.update(summary)
         record = RunRecord(
-            id=run_id, week=experiment.week, experiment=experiment.name, seed=seed,
+            id=run_id, week=experiment.week, experiment=experiment.name, seed=config.seed,
             profile=profile, started_at=started, finished_at=now_iso(),
             duration_s=round(time.perf_counter() - clock, 3), config=config_values,
             summary=summary, environment=environment(settings.root),
-            wandb=_wandb_info(wandb_run, settings))
+            wandb={**_wandb_info(wandb_run, settings), **(wandb_extra or {})})
         artifacts.log_to_wandb(wandb_run, writer.dir, writer.artifacts, profile)
         finished = writer.finish(record)
     except InputError as error:  # refused for what it was given: nothing of it is kept

@@ -166,8 +166,9 @@ def test_adamw_and_the_warmup_are_as_configured():
     defaults = GrokConfig()
     assert (defaults.p, defaults.train_fraction, defaults.lr, defaults.weight_decay,
             defaults.betas, defaults.warmup_steps) == (113, 0.3, 1e-3, 1.0, (0.9, 0.98), 10)
-    with pytest.raises(ValueError):
-        GrokConfig(p=24)
+    for bad in ({"p": 24}, {"p": 23, "key_frequencies": (3, 12)}, {"steps": 0}):
+        with pytest.raises(ValueError):
+            GrokConfig(**bad)
 
 
 def test_a_tiny_run_memorises_its_training_set():

@@ -64,8 +64,13 @@ class GrokConfig:
             raise ValueError(f"p must be odd and >= 3 (the Fourier measures), got {self.p}")
         if self.warmup_steps < 0 or self.lr <= 0 or self.weight_decay < 0:
             raise ValueError("warmup_steps and weight_decay must be >= 0 and lr > 0")
-        if not 1 <= self.n_key_frequencies <= (self.p - 1) // 2:
-            raise ValueError(f"n_key_frequencies must be in 1..{(self.p - 1) // 2}")
+        K = (self.p - 1) // 2
+        if not 1 <= self.n_key_frequencies <= K:
+            raise ValueError(f"n_key_frequencies must be in 1..{K}")
+        keys = self.key_frequencies
+        if keys is not None and (not keys or len(set(keys)) != len(keys)
+                                 or not all(1 <= k <= K for k in keys)):
+            raise ValueError(f"key_frequencies must be distinct, in 1..{K}, got {keys!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

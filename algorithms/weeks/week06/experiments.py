@@ -30,7 +30,11 @@ class A2CCartPoleConfig(A2CRunConfig):
         "gpu": {"algo": {"total_timesteps": 500_000}}}
 
 
-@experiment(week=6, name="a2c-cartpole", covers=(1,), config=A2CCartPoleConfig, units=UNITS)
+@experiment(week=6, name="a2c-cartpole", covers=(1,), config=A2CCartPoleConfig, units=UNITS,
+            search_space={  # a 3 × 3 grid: `forge sweep week6 --only a2c-cartpole --method grid`
+                "algo.learning_rate": {"values": [3e-4, 1e-3, 3e-3]},
+                "algo.n_steps": {"values": [5, 8, 16]}},
+            search_metric=("eval_return", "maximize"))
 def a2c_cartpole(config: A2CCartPoleConfig, tracker: Tracker) -> dict[str, float]:
     """A2C on CartPole-v1 (8 synchronous envs); target: 475 over the last 20 episodes."""
     return single_run(tracker, config, "A2C", target=475.0)

@@ -29,7 +29,12 @@ class PPOCartPoleConfig(PPORunConfig):
         "gpu": {"algo": {"total_timesteps": 200_000}}}
 
 
-@experiment(week=7, name="ppo-cartpole", covers=(1,), config=PPOCartPoleConfig, units=UNITS)
+@experiment(week=7, name="ppo-cartpole", covers=(1,), config=PPOCartPoleConfig, units=UNITS,
+            search_space={  # `forge sweep week7 --only ppo-cartpole`: around RL Zoo's values
+                "algo.learning_rate": {"distribution": "log_uniform_values", "min": 1e-4,
+                                       "max": 3e-3},
+                "algo.clip_coef": {"values": [0.1, 0.2, 0.3]}},
+            search_metric=("eval_return", "maximize"))
 def ppo_cartpole(config: PPOCartPoleConfig, tracker: Tracker) -> dict[str, float]:
     """PPO-clip on CartPole-v1 with the RL-Zoo hyperparameters; target: 475 over 20 episodes."""
     return single_run(tracker, config, "PPO", target=475.0)

@@ -26,12 +26,14 @@ from algorithms.weeks.week08.common import LMExperimentConfig, load_data, train_
 UNITS = {"*loss*": "nats/token", "*params*": "parameters", "*tokens*": "tokens",
          "*flops*": "FLOPs", "*epochs": "epochs"}
 
-SIZES_CPU = ({"d_model": 24, "n_layers": 2, "n_heads": 2},
-             {"d_model": 32, "n_layers": 2, "n_heads": 2},
+SIZES_CPU = ({"d_model": 12, "n_layers": 2, "n_heads": 2},
+             {"d_model": 16, "n_layers": 2, "n_heads": 2},
+             {"d_model": 24, "n_layers": 2, "n_heads": 2},
+             {"d_model": 32, "n_layers": 3, "n_heads": 2},
              {"d_model": 48, "n_layers": 3, "n_heads": 4},
-             {"d_model": 64, "n_layers": 3, "n_heads": 4},
-             {"d_model": 96, "n_layers": 4, "n_heads": 4},
-             {"d_model": 128, "n_layers": 4, "n_heads": 4})
+             {"d_model": 64, "n_layers": 4, "n_heads": 4})
+"""~10k to ~230k parameters with a 512-token BPE and tied embeddings: small enough that the
+compute-optimal size of the cpu budgets (~20 tokens per parameter) falls inside the grid."""
 
 
 class FamilyConfig(LMExperimentConfig):
@@ -39,10 +41,11 @@ class FamilyConfig(LMExperimentConfig):
     ``train`` with its step count set so that D = C / (6N), at least ``min_steps``."""
 
     sizes: list[dict[str, Any]] = [dict(s) for s in SIZES_CPU]
-    budgets: list[float] = [1.6e11, 3.2e11, 6.4e11]
+    budgets: list[float] = [1e11, 2e11, 4e11]
     min_steps: int = 20
     n_boot: int = 200
-    model: dict[str, Any] = {"max_seq_len": 64, "multiple_of": 8}
+    vocab_size: int = 512
+    model: dict[str, Any] = {"max_seq_len": 64, "multiple_of": 8, "tie_embeddings": True}
     train: dict[str, Any] = {"steps": 100, "batch_size": 16, "block_size": 64, "lr": 3e-3,
                              "beta2": 0.99, "eval_batches": 10, "log_every": 10}
     profiles: ClassVar[dict[str, dict[str, Any]]] = {
