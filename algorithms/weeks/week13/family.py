@@ -44,9 +44,13 @@ class FamilyConfig(LMExperimentConfig):
     budgets: list[float] = [1e11, 2e11, 4e11]
     min_steps: int = 20
     n_boot: int = 200
+    threads: int = 1
+    """Intra-op threads while training (0: torch's default). These models are too small for a
+    second thread to help, and OpenMP threads spin-waiting on a shared core slow them badly;
+    one thread per run also lets ``forge run week13 --jobs 2`` use both cores."""
     vocab_size: int = 512
     model: dict[str, Any] = {"max_seq_len": 64, "multiple_of": 8, "tie_embeddings": True}
-    train: dict[str, Any] = {"steps": 100, "batch_size": 16, "block_size": 64, "lr": 3e-3,
+    train: dict[str, Any] = {"steps": 100, "batch_size": 32, "block_size": 64, "lr": 3e-3,
                              "beta2": 0.99, "eval_batches": 10, "log_every": 10}
     profiles: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": {"vocab_size": 300, "n_boot": 8, "min_steps": 2,
@@ -55,7 +59,7 @@ class FamilyConfig(LMExperimentConfig):
                   "budgets": [2e7, 4e7, 8e7], "model": {"max_seq_len": 32, "multiple_of": 8},
                   "train": {"steps": 2, "batch_size": 4, "block_size": 16, "eval_batches": 2,
                             "log_every": 1}},
-        "gpu": {"vocab_size": 4096, "n_boot": 500,
+        "gpu": {"vocab_size": 4096, "n_boot": 500, "threads": 0,
                 "sizes": [{"d_model": d, "n_layers": n, "n_heads": h} for d, n, h in
                           ((128, 4, 4), (192, 4, 4), (256, 6, 4), (384, 6, 6), (512, 8, 8),
                            (640, 10, 10), (768, 12, 12))],
@@ -83,6 +87,7 @@ def scaling_family(config: FamilyConfig, tracker: Tracker) -> dict[str, float]:
     """Final validation loss of every (size, compute budget) run, and the fitted laws."""
     import torch
 
+    from algorithms.attention.profiling import intra_op_threads
     from algorithms.lm.model import LanguageModel
 
     data = load_data(config, tracker)
@@ -98,7 +103,8 @@ def scaling_family(config: FamilyConfig, tracker: Tracker) -> dict[str, float]:
         run = config.train_config(steps=steps, warmup_steps=max(1, steps // 10),
                                   eval_every=max(1, steps // 4))
         prefix = f"family/{budget_key(budget)}/{size_key(size)}"
-        result = train_logged(tracker, model, data, run, prefix)
+        with intra_op_threads(config.threads):
+            result = train_logged(tracker, model, data, run, prefix)
         tokens = steps * tokens_per_step
         runs.append({"size": size_key(size), "budget": budget, "n_params": n_total,
                      "n_params_non_embedding": n_core, "tokens": tokens,
