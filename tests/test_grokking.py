@@ -190,3 +190,6 @@ def test_a_tiny_run_memorises_its_training_set():
     fixed = train_grokking(GrokConfig(**{**config.to_dict(), "steps": 100,
                                          "key_frequencies": (1, 2)}))
     assert fixed.key_frequencies == [(1, 2), (1, 2)]
+    # the measures never touch training: the same seed retraces the same run
+    assert fixed.history[1]["train_loss"] == rows[1]["train_loss"]
+    assert fixed.history[1]["restricted_loss"] != rows[1]["restricted_loss"]

@@ -31,7 +31,8 @@ def test_the_family_is_an_isoflop_grid_and_every_law_is_tabled(runs):
         assert [t for _, t in group] == sorted((t for _, t in group), reverse=True)
     _, exponents = tracker.tables["fits/exponents"]
     assert [row[0].split(":")[0] for row in exponents][:3] == [
-        "Kaplan α_N (L(N), non-embedding N)", "Kaplan α_D (L(D), largest model)", "approach 2"]
+        "Kaplan α_N (L(N), non-embedding N)", "Kaplan α_D (L(D), largest model)",
+        "approach 2"]
     # a percentile interval of bootstrap refits (it need not contain the point fit on the
     # smoke profile's noise)
     assert summary["chinchilla.alpha_lo"] <= summary["chinchilla.alpha_hi"]

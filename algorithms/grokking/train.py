@@ -79,7 +79,7 @@ class GrokConfig:
 @dataclass
 class GrokResult:
     """``history``: one row of floats per evaluation (step 0, every ``eval_every`` steps, the
-    last step): ``step``, ``lr`` (of the step just taken), the measures of
+    last step): ``step``, ``lr`` (of the step just taken; 0 at step 0), the measures of
     :func:`~algorithms.grokking.progress.progress_measures` but its lists. ``key_frequencies``
     and ``spectra`` hold those lists per row (the frequencies the row's restricted and excluded
     losses used; the embedding spectrum S_1..S_K). ``final_key_frequencies``: the last model's

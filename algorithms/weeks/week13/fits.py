@@ -48,8 +48,17 @@ def fit_family(config: Any, tracker: Tracker, runs: list[dict[str, Any]]) -> dic
     by_tokens = sorted((r for r in runs if r["n_params"] == largest), key=lambda r: r["tokens"])
     kaplan_d = fit_kaplan([r["tokens"] for r in by_tokens], [r["loss"] for r in by_tokens],
                           variable="D", n_boot=config.n_boot, seed=config.seed)
+    iso_error, profiles_fit = "", None
     try:  # a budget whose profile has no interior minimum has no N_opt: say so, go on
-        iso = fit_isoflop(n, d, loss, budgets=budgets, n_boot=config.n_boot, seed=config.seed)
+        profiles_fit = fit_isoflop(n, d, loss, budgets=budgets, n_boot=config.n_boot,
+                                   seed=config.seed)
+        iso = profiles_fit
+        if not iso.inside.all():  # a minimum outside the sizes is an extrapolation: left out
+            keep = np.isin(budgets, iso.budgets[iso.inside])
+            iso_error = (f"budgets with a minimum inside the grid only "
+                         f"({int(iso.inside.sum())} of {len(iso.inside)})")
+            iso = fit_isoflop(n[keep], d[keep], loss[keep], budgets=budgets[keep],
+                              n_boot=config.n_boot, seed=config.seed)
     except ValueError as error:
         iso, iso_error = None, str(error)
     chin = fit_chinchilla(n, d, loss, n_boot=max(config.n_boot // 2, 4), seed=config.seed)
@@ -61,7 +70,8 @@ def fit_family(config: Any, tracker: Tracker, runs: list[dict[str, Any]]) -> dic
          _interval(kaplan_n.alpha_ci), kaplan["alpha_N"], None],
         ["Kaplan α_D (L(D), largest model)", round(kaplan_d.alpha, 4),
          _interval(kaplan_d.alpha_ci), kaplan["alpha_D"], None],
-        ["approach 2: N_opt ∝ C^a", round(iso.a, 4), _interval(iso.a_ci), 0.49, None]
+        ["approach 2: N_opt ∝ C^a" + (f" ({iso_error})" if iso_error else ""),
+         round(iso.a, 4), _interval(iso.a_ci), 0.49, None]
         if iso is not None else ["approach 2: N_opt ∝ C^a", None, f"no fit: {iso_error}", 0.49,
                                  None],
         ["approach 3: α", round(chin.alpha, 4), _interval(chin.ci["alpha"]), hoffmann["alpha"],
@@ -77,12 +87,13 @@ def fit_family(config: Any, tracker: Tracker, runs: list[dict[str, Any]]) -> dic
     tracker.log_table("fits/exponents", ["quantity", "forge family", "95% bootstrap interval",
                                          "Hoffmann et al. 2022 / Kaplan et al. 2020",
                                          "Besiroglu et al. 2024"], rows)
-    if iso is not None:
+    if profiles_fit is not None:
         tracker.log_table("fits/isoflop_minima", ["compute budget (FLOPs)", "N_opt", "D_opt",
                                                   "loss at N_opt", "minimum inside the grid"],
                           [[f"{c:.2g}", round(float(no)), round(float(do)),
                             round(float(lo), 4), bool(inside)] for c, no, do, lo, inside in
-                           zip(iso.budgets, iso.n_opt, iso.d_opt, iso.loss_opt, iso.inside)])
+                           zip(profiles_fit.budgets, profiles_fit.n_opt, profiles_fit.d_opt,
+                               profiles_fit.loss_opt, profiles_fit.inside)])
 
     profiles = {}
     for c in sorted(set(budgets)):
@@ -110,6 +121,7 @@ def fit_family(config: Any, tracker: Tracker, runs: list[dict[str, Any]]) -> dic
                     "kaplan.alpha_n_hi": round(kaplan_n.alpha_ci[1], 4),
                     "kaplan.alpha_d": round(kaplan_d.alpha, 4)})
     if iso is not None:
+        summary["isoflop.n_budgets"] = len(iso.budgets)
         summary.update({"isoflop.a": round(iso.a, 4), "isoflop.a_lo": round(iso.a_ci[0], 4),
                         "isoflop.a_hi": round(iso.a_ci[1], 4), "isoflop.b": round(iso.b, 4)})
     for name in ("E", "alpha", "beta", "a"):
