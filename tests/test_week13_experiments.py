@@ -36,3 +36,11 @@ def test_the_family_is_an_isoflop_grid_and_every_law_is_tabled(runs):
     # a percentile interval of bootstrap refits (it need not contain the point fit on the
     # smoke profile's noise)
     assert summary["chinchilla.alpha_lo"] <= summary["chinchilla.alpha_hi"]
+
+
+def test_grokking_runs_the_weight_decay_arm_and_its_control(runs):
+    summary, tracker = runs["grokking"]
+    _, rows = tracker.tables["grokking/milestones"]
+    assert [row[0] for row in rows] == ["weight decay 1", "weight decay 0 (control)"]
+    assert {"grokking/accuracy", "grokking/progress"} <= set(tracker.figures)
+    assert 0 <= summary["wd.final_test_acc"] <= 1
