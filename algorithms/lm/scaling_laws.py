@@ -106,7 +106,8 @@ def _kaplan_line(log_x: np.ndarray, log_l: np.ndarray) -> tuple[float, float]:
         raise ValueError("a line needs at least 2 distinct sizes")
     c1, c0 = np.polyfit(log_x, log_l, 1)
     alpha = -c1
-    return float(np.exp(c0 / alpha)), float(alpha)
+    with np.errstate(over="ignore"):  # α near 0 (a flat law): x_c is +inf, and says so
+        return float(np.exp(c0 / alpha)), float(alpha)
 
 
 def fit_kaplan(x: Sequence[float], losses: np.ndarray, variable: str = "N",
