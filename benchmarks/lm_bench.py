@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import math
-import os
 import statistics
 import sys
 import tempfile
@@ -59,7 +58,7 @@ from algorithms.lm import LanguageModel, LMConfig, hf_llama_config  # noqa: E402
 from algorithms.lm.data import get_batch, load_lm_data  # noqa: E402
 from algorithms.lm.train import TrainConfig, lr_at, make_optimizer, train  # noqa: E402
 
-from benchmarks.report import machine, markdown, write_section  # noqa: E402
+from benchmarks.report import machine, markdown, publish  # noqa: E402
 
 HEADING = "## Language model (week 8)"
 # (layers, heads, d_model, block); batch 16 for both
@@ -408,14 +407,7 @@ def main() -> None:
                 f"the train split too, forge only the validation split.", ""]
             section += nanogpt_run(data, args.nanogpt_iters, args.reference_steps)
             section.append("")
-    if hasattr(os, "getloadavg"):
-        section.append("Load average (1, 5, 15 min) at the end: "
-                       + ", ".join(f"{x:.2f}" for x in os.getloadavg()) + ".")
-    section += ["", f"Total benchmark time: {time.perf_counter() - started:.0f} s."]
-    print("\n".join(section))
-    if not args.no_write:
-        write_section(args.out, HEADING, section)
-        _log(f"wrote {args.out}")
+    publish(section, HEADING, started, args.out, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
 import statistics
 import sys
 import time
@@ -44,7 +43,7 @@ from torch import Tensor, nn  # noqa: E402
 from algorithms.lm.layers import SwiGLU  # noqa: E402
 from algorithms.lm.moe import MoEFeedForward  # noqa: E402
 
-from benchmarks.report import machine, markdown, write_section  # noqa: E402
+from benchmarks.report import machine, markdown, publish  # noqa: E402
 
 HEADING = "## Week 5: MoE layer"
 CONFIGS = ((1, 1), (4, 1), (8, 1), (8, 2))   # (experts, top-k)
@@ -171,14 +170,7 @@ def main() -> None:
         f"{torch.get_num_threads()} intra-op thread(s).", ""]
     section += run(args.d_models, args.tokens, args.rounds)
     section.append("")
-    if hasattr(os, "getloadavg"):
-        section.append("Load average (1, 5, 15 min) at the end: "
-                       + ", ".join(f"{x:.2f}" for x in os.getloadavg()) + ".")
-    section += ["", f"Total benchmark time: {time.perf_counter() - started:.0f} s."]
-    print("\n".join(section))
-    if not args.no_write:
-        write_section(args.out, HEADING, section)
-        print(f"\nwrote {args.out}", file=sys.stderr)
+    publish(section, HEADING, started, args.out, write=not args.no_write)
 
 
 if __name__ == "__main__":

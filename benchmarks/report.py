@@ -52,3 +52,19 @@ def write_section(path: Path, heading: str, section: list[str]) -> None:
     else:
         text = text.rstrip() + "\n\n" + body
     path.write_text(text, encoding="utf-8")
+
+
+def publish(section: list[str], heading: str, started: float, out: Path, write: bool) -> None:
+    """End ``section`` with the load average and the benchmark's total time (``started``, a
+    ``time.perf_counter()``), print it, and write it under ``heading`` in ``out`` if ``write``."""
+    import sys
+    import time
+
+    if hasattr(os, "getloadavg"):
+        section.append("Load average (1, 5, 15 min) at the end: "
+                       + ", ".join(f"{x:.2f}" for x in os.getloadavg()) + ".")
+    section += ["", f"Total benchmark time: {time.perf_counter() - started:.0f} s."]
+    print("\n".join(section))
+    if write:
+        write_section(out, heading, section)
+        print(f"\nwrote {out}", file=sys.stderr)

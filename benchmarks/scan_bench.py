@@ -46,7 +46,7 @@ from mambapy.mamba import MambaBlock, MambaConfig  # noqa: E402
 from algorithms.attention.profiling import LiveTensorMeter  # noqa: E402
 from algorithms.lm.mamba import _auto_scan, selective_scan  # noqa: E402
 
-from benchmarks.report import machine, markdown, write_section  # noqa: E402
+from benchmarks.report import machine, markdown, publish  # noqa: E402
 
 HEADING = "## Week 5: selective scan"
 NAMES = ("forge loop", "mambapy loop", "forge parallel", "mambapy pscan")
@@ -244,14 +244,7 @@ def main() -> None:
                 + ", ".join(f"`{auto_at(k)}` with {k} thread(s)"
                             for k in dict.fromkeys(args.threads))
                 + " (`algorithms/lm/mamba.py`, `_auto_scan`; chosen from these tables).", ""]
-    if hasattr(os, "getloadavg"):
-        section.append("Load average (1, 5, 15 min) at the end: "
-                       + ", ".join(f"{x:.2f}" for x in os.getloadavg()) + ".")
-    section += ["", f"Total benchmark time: {time.perf_counter() - started:.0f} s."]
-    print("\n".join(section))
-    if not args.no_write:
-        write_section(args.out, HEADING, section)
-        _log(f"wrote {args.out}")
+    publish(section, HEADING, started, args.out, write=not args.no_write)
 
 
 if __name__ == "__main__":
