@@ -101,8 +101,10 @@ class StudyContext:
     def load(cls, config: ArchStudyConfig, tracker: Tracker) -> StudyContext:
         return cls(config, tracker, load_data(config, tracker))
 
-    def method(self, variant: Variant, prefix: str, on_step: Any = None) -> Method:
-        """The harness arm that trains ``variant`` once per seed."""
+    def method(self, variant: Variant, prefix: str, on_step: Any = None,
+               prepare: Any = None) -> Method:
+        """The harness arm that trains ``variant`` once per seed; ``prepare(model)`` changes
+        the freshly built model in place first (e.g. swaps its Linear layers for FP8 ones)."""
 
         def run(seed: int) -> TrainResult:
             import torch
@@ -113,6 +115,8 @@ class StudyContext:
             model = LanguageModel(self.config.lm_config(self.data.vocab_size,
                                                         **variant.changes))
             self.n_params[variant.key] = model.n_params(embeddings=False)
+            if prepare is not None:
+                prepare(model)
             run_config = self.config.train_config(seed=seed, **variant.train)
             result = train_logged(self.tracker, model, self.data, run_config,
                                   f"{prefix}/{variant.key}/seed{seed}", on_step=on_step)

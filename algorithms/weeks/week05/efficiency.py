@@ -130,9 +130,11 @@ def efficiency_profile(config: EfficiencyConfig, tracker: Tracker) -> dict[str, 
     variants = [Variant(p, _PRECISION_LABELS[p], train={"autocast": _AUTOCAST[p]}) for p in arms]
 
     def method(variant: Variant):
-        if variant.key != "fp8":
-            return context.method(variant, "precision")
-        return _fp8_method(context, variant)
+        from algorithms.lm.precision import convert_to_fp8
+
+        # the FP8 arm: every Linear but the output head an Fp8Linear over the same weights
+        return context.method(variant, "precision",
+                              prepare=convert_to_fp8 if variant.key == "fp8" else None)
 
     study = run_seed_study(tracker, [method(v) for v in variants], config.seeds, measure_run,
                            context.grid(), prefix="precision",
@@ -169,25 +171,3 @@ _AUTOCAST = {"fp32": "off", "bf16": "bf16", "fp16": "fp16", "fp8": "off"}
 _PRECISION_LABELS = {"fp32": "float32", "bf16": "bfloat16 autocast",
                      "fp16": "float16 autocast + loss scaling",
                      "fp8": "FP8 E4M3 matmuls (emulated on CPU)"}
-
-
-def _fp8_method(context: StudyContext, variant: Variant):
-    """The FP8 arm: the same run with every Linear but the output head an ``Fp8Linear``."""
-    from algorithms.harness import Method
-    from algorithms.weeks.week08.common import train_logged
-
-    def run(seed: int):
-        import torch
-
-        from algorithms.lm.model import LanguageModel
-        from algorithms.lm.precision import convert_to_fp8
-
-        torch.manual_seed(seed)
-        model = LanguageModel(context.config.lm_config(context.data.vocab_size))
-        context.n_params[variant.key] = model.n_params(embeddings=False)
-        convert_to_fp8(model)
-        run_config = context.config.train_config(seed=seed, **variant.train)
-        return train_logged(context.tracker, model, context.data, run_config,
-                            f"precision/{variant.key}/seed{seed}")
-
-    return Method(variant.key, variant.label, run)
