@@ -30,9 +30,9 @@ def test_the_family_is_an_isoflop_grid_and_every_law_is_tabled(runs):
         group = sorted((row[2], row[4]) for row in rows if row[1] == budget)
         assert [t for _, t in group] == sorted((t for _, t in group), reverse=True)
     _, exponents = tracker.tables["fits/exponents"]
-    assert [row[0].split(":")[0] for row in exponents][:3] == [
+    assert [row[0].split(":")[0] for row in exponents][:4] == [
         "Kaplan α_N (L(N), non-embedding N)", "Kaplan α_D (L(D), largest model)",
-        "approach 2"]
+        "Kaplan α_C (L(C_min), least loss per budget)", "approach 2"]
     # a percentile interval of bootstrap refits (it need not contain the point fit on the
     # smoke profile's noise)
     assert summary["chinchilla.alpha_lo"] <= summary["chinchilla.alpha_hi"]

@@ -48,8 +48,10 @@ PUBLISHED: dict[str, dict[str, float]] = {
     # et al.'s Figure 4 (α 0.3478, β 0.3658, E 1.8172, A 482.01, B 2085.43 to more digits).
     "besiroglu2024_replication": {"E": 1.82, "A": 482.0, "B": 2085.4,
                                   "alpha": 0.35, "beta": 0.37},
-    # Kaplan et al. 2020, eqs. 1.1–1.2 (N non-embedding parameters, D tokens; loss in nats).
-    "kaplan2020": {"alpha_N": 0.076, "N_c": 8.8e13, "alpha_D": 0.095, "D_c": 5.4e13},
+    # Kaplan et al. 2020, eqs. 1.1–1.3 (N non-embedding parameters, D tokens, C_min the
+    # least compute reaching a loss, in PF-days; loss in nats).
+    "kaplan2020": {"alpha_N": 0.076, "N_c": 8.8e13, "alpha_D": 0.095, "D_c": 5.4e13,
+                   "alpha_C_min": 0.050, "C_c_min_pf_days": 3.1e8},
 }
 """Published constants, for reports beside a fit. Hoffmann et al.'s Table 2 gives the
 allocation exponents a = 0.46 (approach 3), 0.49 (approach 2), 0.50 (approach 1)."""
@@ -79,7 +81,7 @@ def _positive(name: str, values: np.ndarray) -> None:
 
 @dataclass
 class KaplanFit:
-    """(K) fitted: L(X) = (x_c / X)^α with X = ``variable`` ("N" or "D"); ``rmse`` is that of
+    """(K) fitted: L(X) = (x_c / X)^α with X = ``variable`` ("N", "D" or "C"); ``rmse`` is that of
     the fitted quantity, log L, at the ``n_points`` points."""
 
     variable: str

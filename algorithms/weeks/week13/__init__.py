@@ -5,11 +5,18 @@
   published exponents.
 * ``grokking.py`` (``grokking``): modular addition memorised, then generalised with weight
   decay and not without, with Nanda et al.'s progress measures.
+* ``emergence.py`` (``emergence``): one task family across model sizes, scored by exact match
+  and by per-token measures: the same models, two pictures (Wei et al. 2022 vs Schaeffer et
+  al. 2023).
+* ``data_quality.py`` (``data-quality``): clean against corrupted and repeated TinyStories at
+  fixed compute, scored on clean validation text.
 
 Torch is imported inside the experiments, so that ``forge weeks`` stays light.
 """
 
 from algorithms.weeks.week13 import family  # noqa: I001
 from algorithms.weeks.week13 import grokking
+from algorithms.weeks.week13 import emergence
+from algorithms.weeks.week13 import data_quality
 
-__all__ = ["family", "grokking"]
+__all__ = ["data_quality", "emergence", "family", "grokking"]

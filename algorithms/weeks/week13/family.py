@@ -41,7 +41,7 @@ class FamilyConfig(LMExperimentConfig):
     ``train`` with its step count set so that D = C / (6N), at least ``min_steps``."""
 
     sizes: list[dict[str, Any]] = [dict(s) for s in SIZES_CPU]
-    budgets: list[float] = [1e11, 2e11, 4e11]
+    budgets: list[float] = [2e11, 4e11, 8e11]
     min_steps: int = 20
     n_boot: int = 200
     threads: int = 1

@@ -2,7 +2,9 @@
 
 * Kaplan et al. (2020), eq. 1.1–1.2: L(N) = (N_c / N)^α_N over the sizes, each at its largest
   budget (the most tokens it saw: the closest this grid comes to "trained to convergence"), N
-  without embeddings; L(D) = (D_c / D)^α_D over the largest model's budgets.
+  without embeddings; L(D) = (D_c / D)^α_D over the largest model's budgets; and eq. 1.3's
+  compute frontier L(C_min) = (C_c / C_min)^α_C, the least loss at each budget (the one Kaplan
+  law a compute-limited grid observes directly).
 * Hoffmann et al. (2022), approach 2: a parabola in log N per compute budget, its minimum N_opt,
   and N_opt ∝ C^a (``algorithms.lm.isoflop``).
 * Hoffmann et al. (2022), approach 3: L(N, D) = E + A/N^α + B/D^β by Huber loss on log L with
@@ -48,6 +50,11 @@ def fit_family(config: Any, tracker: Tracker, runs: list[dict[str, Any]]) -> dic
     by_tokens = sorted((r for r in runs if r["n_params"] == largest), key=lambda r: r["tokens"])
     kaplan_d = fit_kaplan([r["tokens"] for r in by_tokens], [r["loss"] for r in by_tokens],
                           variable="D", n_boot=config.n_boot, seed=config.seed)
+    frontier_runs = [min((r for r in runs if r["budget"] == c), key=lambda r: r["loss"])
+                     for c in sorted(set(budgets))]
+    kaplan_c = fit_kaplan([r["budget"] for r in frontier_runs],
+                          [r["loss"] for r in frontier_runs], variable="C",
+                          n_boot=config.n_boot, seed=config.seed)
     iso_error, profiles_fit = "", None
     try:  # a budget whose profile has no interior minimum has no N_opt: say so, go on
         profiles_fit = fit_isoflop(n, d, loss, budgets=budgets, n_boot=config.n_boot,
@@ -70,6 +77,8 @@ def fit_family(config: Any, tracker: Tracker, runs: list[dict[str, Any]]) -> dic
          _interval(kaplan_n.alpha_ci), kaplan["alpha_N"], None],
         ["Kaplan α_D (L(D), largest model)", round(kaplan_d.alpha, 4),
          _interval(kaplan_d.alpha_ci), kaplan["alpha_D"], None],
+        ["Kaplan α_C (L(C_min), least loss per budget)", round(kaplan_c.alpha, 4),
+         _interval(kaplan_c.alpha_ci), kaplan["alpha_C_min"], None],
         ["approach 2: N_opt ∝ C^a" + (f" ({iso_error})" if iso_error else ""),
          round(iso.a, 4), _interval(iso.a_ci), 0.49, None]
         if iso is not None else ["approach 2: N_opt ∝ C^a", None, f"no fit: {iso_error}", 0.49,
@@ -119,7 +128,10 @@ def fit_family(config: Any, tracker: Tracker, runs: list[dict[str, Any]]) -> dic
     summary.update({"kaplan.alpha_n": round(kaplan_n.alpha, 4),
                     "kaplan.alpha_n_lo": round(kaplan_n.alpha_ci[0], 4),
                     "kaplan.alpha_n_hi": round(kaplan_n.alpha_ci[1], 4),
-                    "kaplan.alpha_d": round(kaplan_d.alpha, 4)})
+                    "kaplan.alpha_d": round(kaplan_d.alpha, 4),
+                    "kaplan.alpha_c": round(kaplan_c.alpha, 4),
+                    "kaplan.alpha_c_lo": round(kaplan_c.alpha_ci[0], 4),
+                    "kaplan.alpha_c_hi": round(kaplan_c.alpha_ci[1], 4)})
     if iso is not None:
         summary["isoflop.n_budgets"] = len(iso.budgets)
         summary.update({"isoflop.a": round(iso.a, 4), "isoflop.a_lo": round(iso.a_ci[0], 4),

@@ -1,0 +1,46 @@
+"""The data-quality experiment's figures, in forge's one style (``algorithms.plotting``); they
+only draw."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from algorithms.plotting import PALETTE, figure
+
+
+def _errorbars(ax: Any, lines: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    """label → (x (k,), values[seed, k]): mean ± 95% interval over seeds, each seed a dot."""
+    from algorithms.harness import mean_ci
+
+    for i, (label, (x, values)) in enumerate(lines.items()):
+        colour = PALETTE[i % len(PALETTE)]
+        values = np.asarray(values, dtype=float)
+        mean, half = mean_ci(values)
+        ax.errorbar(x, mean, yerr=half, color=colour, marker="o", markersize=4, capsize=3,
+                    label=f"{label} (n={len(values)})")
+        for row in values:
+            ax.scatter(x, row, color=colour, s=8, alpha=0.35, linewidths=0)
+
+
+def final_loss(quality: dict[str, tuple[np.ndarray, np.ndarray]],
+               quantity: dict[str, tuple[np.ndarray, np.ndarray]]) -> Any:
+    """Two panels of final clean validation loss: against the fraction of stories corrupted
+    (``quality``: one line per corruption, fraction 0 being the clean run) and against the
+    epochs a fixed token budget reads its unique data (``quantity``, log₂ x; 1 epoch being the
+    clean run). Each maps label → (x, losses[seed, k])."""
+    fig, (left, right) = figure(1, 2)
+    _errorbars(left, quality)
+    left.set(title="quality", xlabel="fraction of training stories corrupted",
+             ylabel="clean validation loss (nats/token)")
+    _errorbars(right, quantity)
+    right.set_xscale("log", base=2)
+    # ticks at the nominal powers of two; the points sit at the measured D/U
+    ticks = sorted({2.0 ** round(np.log2(e)) for epochs, _ in quantity.values() for e in epochs})
+    right.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    right.set(title="quantity", xlabel="epochs over the unique data (same tokens seen)",
+              ylabel="clean validation loss (nats/token)")
+    for ax in (left, right):
+        ax.legend(loc="best", fontsize="small")
+    return fig
