@@ -44,3 +44,18 @@ def test_grokking_runs_the_weight_decay_arm_and_its_control(runs):
     assert [row[0] for row in rows] == ["weight decay 1", "weight decay 0 (control)"]
     assert {"grokking/accuracy", "grokking/progress"} <= set(tracker.figures)
     assert 0 <= summary["wd.final_test_acc"] <= 1
+
+
+def test_emergence_scores_every_size_at_every_width_four_ways(runs):
+    summary, tracker = runs["emergence"]
+    _, rows = tracker.tables["emergence/scores"]
+    config_sizes, widths = 3, 2  # the smoke profile's
+    assert len(rows) == config_sizes * widths
+    params = [row[1] for row in rows if row[2] == 1]
+    assert params == sorted(params)  # ordered by size
+    for row in rows:
+        assert 0 <= row[4] <= 1 and row[9] <= 0 and row[10] >= 0
+    _, thresholds = tracker.tables["emergence/thresholds"]
+    assert [row[0] for row in thresholds] == [1, 2]
+    assert {"emergence/two-pictures", "emergence/training"} <= set(tracker.figures)
+    assert summary["emergence.n_seeds"] == 2

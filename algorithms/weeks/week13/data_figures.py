@@ -10,7 +10,7 @@ import numpy as np
 from algorithms.plotting import PALETTE, figure
 
 
-def _errorbars(ax: Any, lines: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+def seed_errorbars(ax: Any, lines: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
     """label → (x (k,), values[seed, k]): mean ± 95% interval over seeds, each seed a dot."""
     from algorithms.harness import mean_ci
 
@@ -31,10 +31,10 @@ def final_loss(quality: dict[str, tuple[np.ndarray, np.ndarray]],
     epochs a fixed token budget reads its unique data (``quantity``, log₂ x; 1 epoch being the
     clean run). Each maps label → (x, losses[seed, k])."""
     fig, (left, right) = figure(1, 2)
-    _errorbars(left, quality)
+    seed_errorbars(left, quality)
     left.set(title="quality", xlabel="fraction of training stories corrupted",
              ylabel="clean validation loss (nats/token)")
-    _errorbars(right, quantity)
+    seed_errorbars(right, quantity)
     right.set_xscale("log", base=2)
     # ticks at the nominal powers of two; the points sit at the measured D/U
     ticks = sorted({2.0 ** round(np.log2(e)) for epochs, _ in quantity.values() for e in epochs})
