@@ -169,6 +169,11 @@ class LanguageModel(nn.Module):
             nn.init.ones_(module.weight)
 
     def forward(self, idx: Tensor, caches: list[KVCache] | None = None) -> Tensor:
+        return self.lm_head(self.hidden_states(idx, caches))
+
+    def hidden_states(self, idx: Tensor, caches: list[KVCache] | None = None) -> Tensor:
+        """The last block's output after the final norm, ``(B, T, d_model)``: what ``lm_head``
+        reads, and what a reward or value head on this backbone reads instead."""
         if caches is not None and len(caches) != len(self.model.layers):
             raise ValueError(f"{len(caches)} caches for {len(self.model.layers)} layers")
         if caches is not None and self.config.mixer != "attention":
@@ -183,7 +188,7 @@ class LanguageModel(nn.Module):
                 x = checkpoint(block, x, use_reentrant=False)
             else:
                 x = block(x, caches[i] if caches is not None else None)
-        return self.lm_head(self.model.norm(x))
+        return self.model.norm(x)
 
     def auxiliary_loss(self) -> Tensor | None:
         """Σ over mixture-of-experts layers of α · balance + β · z from the last forward (the

@@ -21,12 +21,15 @@ module               contents                                                pap
                      k3 KL, the grpo / bnpo / dr_grpo normalisations
 ``best_of_n.py``     best-of-n selection and its KL, log n − (n − 1)/n       Stiennon 2020;
                                                                              Beirami 2024
+``reward_model.py`` a scalar head on the LM backbone, the pairwise loss      Ouyang 2022; Touvron
+                     −log σ(r_w − r_l − m), ensembles (mean, worst case,     2023; Coste 2024
+                     uncertainty-weighted)
 ===================  ======================================================  =====================
 
 Items are integers 0..n−1 and comparisons are [winner, loser] rows; strengths θ are natural-log
 and centred (mean 0); the penalty ``alpha`` is choix's ``opt_pairwise``/``opt_rankings``
-convention, −ℓ(θ) + α Σθ². The package namespace is numpy and scipy only; the three torch
-modules (losses, grpo, best_of_n) are imported by their own paths.
+convention, −ℓ(θ) + α Σθ². The package namespace is numpy and scipy only; the four torch
+modules (losses, grpo, best_of_n, reward_model) are imported by their own paths.
 """
 
 from algorithms.preference.annotators import (Annotations, LengthBias, agreement_rate, annotate,
