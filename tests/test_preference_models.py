@@ -268,3 +268,22 @@ def test_bad_input_is_one_line_value_error():
     assert "length" in one_line_value_error(length_bias, [0, 1], [5, 5], [5, 5])
     assert "separate" in one_line_value_error(length_bias, [1, 0, 1, 0], [1, 2, 3, 4],
                                               [0, 0, 0, 0], [1, -1, 1, -1], [0, 0, 0, 0])
+
+
+def test_the_gold_reward_is_vaders_normalised_lexicon_valence():
+    from pathlib import Path
+
+    import vaderSentiment
+
+    from algorithms.preference import gold_reward
+
+    lexicon = dict(line.split("\t")[:2] for line in
+                   (Path(vaderSentiment.__file__).parent / "vader_lexicon.txt")
+                   .read_text(encoding="utf-8").splitlines() if line.strip())
+    valence = float(lexicon["good"])
+    # one rated word and no rule applies: compound = s / sqrt(s² + 15)
+    assert gold_reward(["good"])[0] == pytest.approx(valence / np.sqrt(valence ** 2 + 15),
+                                                    abs=1e-4)
+    happy, sad, plain = gold_reward(["The dog was happy and loved the park.",
+                                     "Tom was sad and angry.", "The box is on the table."])
+    assert happy > 0.5 and sad < -0.5 and plain == 0.0

@@ -21,6 +21,8 @@ module               contents                                                pap
                      k3 KL, the grpo / bnpo / dr_grpo normalisations
 ``best_of_n.py``     best-of-n selection and its KL, log n − (n − 1)/n       Stiennon 2020;
                                                                              Beirami 2024
+``gold_reward.py``  VADER's compound sentiment: the fixed judge that       Hutto & Gilbert 2014;
+                     annotators label by and policies are scored on          Ziegler 2019
 ``reward_model.py`` a scalar head on the LM backbone, the pairwise loss      Ouyang 2022; Touvron
                      −log σ(r_w − r_l − m), ensembles (mean, worst case,     2023; Coste 2024
                      uncertainty-weighted)
@@ -28,7 +30,7 @@ module               contents                                                pap
 
 Items are integers 0..n−1 and comparisons are [winner, loser] rows; strengths θ are natural-log
 and centred (mean 0); the penalty ``alpha`` is choix's ``opt_pairwise``/``opt_rankings``
-convention, −ℓ(θ) + α Σθ². The package namespace is numpy and scipy only; the four torch
+convention, −ℓ(θ) + α Σθ². The package namespace is numpy, scipy and VADER only; the four torch
 modules (losses, grpo, best_of_n, reward_model) are imported by their own paths.
 """
 
@@ -38,13 +40,14 @@ from algorithms.preference.bradley_terry import (fit_bradley_terry, pairwise_log
                                                  sample_comparisons, win_matrix, win_probability)
 from algorithms.preference.elo import (OrderDependence, elo_ratings, elo_to_bradley_terry,
                                        expected_score, order_dependence)
+from algorithms.preference.gold_reward import gold_reward
 from algorithms.preference.plackett_luce import (fit_plackett_luce, ranking_log_likelihood,
                                                  ranking_probability, sample_rankings)
 
 __all__ = [
     "Annotations", "LengthBias", "OrderDependence", "agreement_rate", "annotate", "cohen_kappa",
     "elo_ratings", "elo_to_bradley_terry", "expected_score", "fit_bradley_terry",
-    "fit_plackett_luce", "fleiss_kappa", "length_bias", "order_dependence",
+    "fit_plackett_luce", "fleiss_kappa", "gold_reward", "length_bias", "order_dependence",
     "pairwise_log_likelihood", "ranking_log_likelihood", "ranking_probability",
     "sample_comparisons", "sample_rankings", "win_matrix", "win_probability",
 ]
