@@ -21,6 +21,9 @@ module               contents                                                pap
                      k3 KL, the grpo / bnpo / dr_grpo normalisations
 ``best_of_n.py``     best-of-n selection and its KL, log n − (n − 1)/n       Stiennon 2020;
                                                                              Beirami 2024
+``calibration.py``  reliability and ECE of P(a ≻ b); preference strength   Guo 2017; Wang 2024
+                     over an ensemble and its AUROC at finding flipped
+                     labels
 ``gold_reward.py``  VADER's compound sentiment: the fixed judge that       Hutto & Gilbert 2014;
                      annotators label by and policies are scored on          Ziegler 2019
 ``reward_model.py`` a scalar head on the LM backbone, the pairwise loss      Ouyang 2022; Touvron
@@ -38,6 +41,8 @@ from algorithms.preference.annotators import (Annotations, LengthBias, agreement
                                               cohen_kappa, fleiss_kappa, length_bias)
 from algorithms.preference.bradley_terry import (fit_bradley_terry, pairwise_log_likelihood,
                                                  sample_comparisons, win_matrix, win_probability)
+from algorithms.preference.calibration import (Reliability, label_noise_auroc,
+                                               preference_strength, reliability)
 from algorithms.preference.elo import (OrderDependence, elo_ratings, elo_to_bradley_terry,
                                        expected_score, order_dependence)
 from algorithms.preference.gold_reward import gold_reward
@@ -45,9 +50,10 @@ from algorithms.preference.plackett_luce import (fit_plackett_luce, ranking_log_
                                                  ranking_probability, sample_rankings)
 
 __all__ = [
-    "Annotations", "LengthBias", "OrderDependence", "agreement_rate", "annotate", "cohen_kappa",
-    "elo_ratings", "elo_to_bradley_terry", "expected_score", "fit_bradley_terry",
-    "fit_plackett_luce", "fleiss_kappa", "gold_reward", "length_bias", "order_dependence",
-    "pairwise_log_likelihood", "ranking_log_likelihood", "ranking_probability",
-    "sample_comparisons", "sample_rankings", "win_matrix", "win_probability",
+    "Annotations", "LengthBias", "OrderDependence", "Reliability", "agreement_rate", "annotate",
+    "cohen_kappa", "elo_ratings", "elo_to_bradley_terry", "expected_score", "fit_bradley_terry",
+    "fit_plackett_luce", "fleiss_kappa", "gold_reward", "label_noise_auroc", "length_bias",
+    "order_dependence", "pairwise_log_likelihood", "preference_strength", "ranking_log_likelihood",
+    "ranking_probability", "reliability", "sample_comparisons", "sample_rankings", "win_matrix",
+    "win_probability",
 ]
