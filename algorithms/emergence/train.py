@@ -33,8 +33,8 @@ def train_addition(model: torch.nn.Module, max_width: int, run: TrainConfig,
                    ) -> list[dict[str, float]]:
     """Train ``model`` in place for ``run.steps`` steps of ``run.batch_size`` problems; returns
     the history ``{"step", "lr", "train_loss"}`` every ``run.log_every`` steps (and at the end),
-    each row also passed to ``on_log``. The problems of step s are a function of
-    (``run.seed``, s)."""
+    each row also passed to ``on_log``. The problem stream depends on ``run.seed`` (and the batch
+    size) alone, not on the model: every size trained at a seed sees the same problems."""
     model.to(device).train()
     optimizer = make_optimizer(model, run, device)
     rng = np.random.default_rng([run.seed, _TRAIN_STREAM])

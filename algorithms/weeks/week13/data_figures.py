@@ -7,21 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from algorithms.plotting import PALETTE, figure
-
-
-def seed_errorbars(ax: Any, lines: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
-    """label → (x (k,), values[seed, k]): mean ± 95% interval over seeds, each seed a dot."""
-    from algorithms.harness import mean_ci
-
-    for i, (label, (x, values)) in enumerate(lines.items()):
-        colour = PALETTE[i % len(PALETTE)]
-        values = np.asarray(values, dtype=float)
-        mean, half = mean_ci(values)
-        ax.errorbar(x, mean, yerr=half, color=colour, marker="o", markersize=4, capsize=3,
-                    label=f"{label} (n={len(values)})")
-        for row in values:
-            ax.scatter(x, row, color=colour, s=8, alpha=0.35, linewidths=0)
+from algorithms.plotting import figure, seed_errorbars
 
 
 def final_loss(quality: dict[str, tuple[np.ndarray, np.ndarray]],

@@ -16,8 +16,8 @@ beside the exact match it predicts.
 
 What it can show: the models are small (thousands to hundreds of thousands of parameters) and
 trained for a fixed number of steps, so "size" here is also "how far a model of that size gets
-in that many steps"; the widths with the most tokens in their answer are where exact match
-stays near zero while the per-token measures already move. It is Schaeffer et al.'s argument
+in that many steps". The question the tables answer is whether, at the widths with the
+longest answers, exact match stays near zero while the per-token measures already move. It is Schaeffer et al.'s argument
 reproduced on a task whose answer length we set, not a claim about which abilities large
 models have. Sharpness, in the thresholds table, is the largest share of a metric's total
 change across sizes made between two adjacent sizes (1: all of it in one step).

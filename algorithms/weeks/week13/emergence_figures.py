@@ -7,8 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from algorithms.plotting import PALETTE, figure
-from algorithms.weeks.week13.data_figures import seed_errorbars
+from algorithms.plotting import PALETTE, figure, seed_errorbars
 
 
 def two_pictures(params: np.ndarray, scores: dict[int, dict[str, np.ndarray]],
