@@ -89,11 +89,26 @@ def parse_sections(markdown: str) -> dict[str, str]:
 
 def notes_sections(markdown: str) -> dict[str, Section]:
     """Lower-cased ``## Heading`` → the section, heading as written (front matter, title and
-    HTML comments dropped). A line in a fenced block (pseudocode, say) is never a heading."""
+    HTML comments dropped). A line in a fenced block (pseudocode, say) is never a heading. Of
+    headings written more than once (:func:`repeated_headings`) the last is kept."""
+    return {title.lower(): Section(title=title, text="\n".join(lines).strip())
+            for title, lines in _heading_blocks(markdown)}
+
+
+def repeated_headings(markdown: str) -> set[str]:
+    """The lower-cased ``## Heading`` s written more than once: a post that picks one cannot
+    say which it means."""
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for title, _ in _heading_blocks(markdown):
+        (repeated if title.lower() in seen else seen).add(title.lower())
+    return repeated
+
+
+def _heading_blocks(markdown: str) -> list[tuple[str, list[str]]]:
+    """(heading as written, its lines) for every ``## `` heading outside fenced blocks, in order."""
     body = re.sub(r"<!--.*?-->", "", split_front_matter(markdown)[1], flags=re.DOTALL)
-    sections: dict[str, list[str]] = {}
-    titles: dict[str, str] = {}
-    current = None
+    blocks: list[tuple[str, list[str]]] = []
     fence = None  # the fence that opened the code block being read
     for line in body.splitlines():
         if marker := _FENCE.match(line):
@@ -102,12 +117,10 @@ def notes_sections(markdown: str) -> dict[str, Section]:
             elif marker.group(1).startswith(fence) and not line.strip().strip(fence[0]):
                 fence = None
         if fence is None and line.startswith("## "):
-            current = line[3:].strip().lower()
-            titles[current], sections[current] = line[3:].strip(), []
-        elif current is not None:
-            sections[current].append(line)
-    return {name: Section(title=titles[name], text="\n".join(lines).strip())
-            for name, lines in sections.items()}
+            blocks.append((line[3:].strip(), []))
+        elif blocks:
+            blocks[-1][1].append(line)
+    return blocks
 
 
 def build_context(settings: Settings, week_number: int, post_number: int,
@@ -141,7 +154,8 @@ def build_context(settings: Settings, week_number: int, post_number: int,
         raise BadInput(f"{notes_file}: the front matter is not a YAML mapping (`key: value` lines)")
     picks = notes_picks(front_matter, notes_file)
     sections = notes_sections(notes)
-    check_post_picks(picks, week, {name: s.title for name, s in sections.items()}, notes_file)
+    check_post_picks(picks, week, {name: s.title for name, s in sections.items()}, notes_file,
+                     repeated_headings(notes))
     facts = build_facts(week.number, records)
     plan = plan_post(picks, week, post.number, edition, facts,
                      {figure.key: figure.caption for figure in figures},

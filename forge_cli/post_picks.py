@@ -112,9 +112,10 @@ class PostPlan(BaseModel):
             pick.key for pick in self.tables]
 
 
-def check_post_picks(picks: NotesPicks, week: Week, titles: dict[str, str], path: Path) -> None:
+def check_post_picks(picks: NotesPicks, week: Week, titles: dict[str, str], path: Path,
+                     repeated: set[str] = frozenset()) -> None:
     """BadInput (one line) for picks of a post the week lacks, or naming a notes section the
-    notes do not have."""
+    notes do not have or have more than once (``repeated``: lower-cased headings)."""
     numbers = [post.number for post in week.posts]
     for number, post in (picks.posts or {}).items():
         if number not in numbers:
@@ -134,6 +135,17 @@ def check_post_picks(picks: NotesPicks, week: Week, titles: dict[str, str], path
                 if title.strip().lower() not in titles:
                     raise BadInput(f"{path}: front matter 'posts.{number}.{field}' names "
                                    f"{title!r}, but the notes have no '## {title}' section")
+    for number in numbers:
+        post = picks.for_post(number)
+        for field, edition in (("sections", "scientist"), ("plain_sections", "manager")):
+            names = getattr(post, field)
+            if names is None:  # the edition's defaults, those present
+                names = [name for name in DEFAULT_SECTIONS[edition] if name in titles]
+            for title in names:
+                if title.strip().lower() in repeated:
+                    raise BadInput(f"{path}: post {number}'s {edition} edition is built from "
+                                   f"'## {titles[title.strip().lower()]}', but the notes have "
+                                   "more than one such section: give each its own heading")
 
 
 def plan_post(picks: NotesPicks, week: Week, number: int, edition: str, facts: FactsTable,

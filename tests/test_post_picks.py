@@ -218,3 +218,28 @@ def test_facts_of_a_seed_study_say_they_are_means_over_its_seeds():
                             record("a2c-cartpole", {"seed": 0})]).facts
     assert facts["a2c-vs-reinforce.final_return"].seeds_in_run == 3
     assert facts["a2c-cartpole.final_return"].seeds_in_run == 1
+
+
+def test_a_picked_heading_written_twice_is_one_line_and_writes_nothing(week1):
+    """Two posts' '## Key ideas' would leave one post drafted from the other's text."""
+    notes = week1 / "notes/week01.md"
+    text = notes.read_text()
+    heading = next(line for line in text.splitlines() if line.startswith("## ")
+                   and not line.startswith("## Post"))
+    notes.write_text(f"{text}\n{heading}\n\nThe same heading again.\n")
+    before = tree_fingerprint(week1)
+    outcome = forge("draft", "week1", "--provider", "offline")
+    assert_one_line_error(outcome, "week01.md", "more than one", heading[3:])
+    assert tree_fingerprint(week1) == before
+
+
+@pytest.mark.parametrize("notes", sorted((REPO / "notes").glob("week*.md")),
+                         ids=lambda path: path.stem)
+def test_the_shipped_notes_pick_no_repeated_heading(notes):
+    from forge_cli.draft_context import repeated_headings
+
+    text = notes.read_text(encoding="utf-8")
+    week = load_curriculum().week(int(notes.stem.removeprefix("week")))
+    titles = {name: section.title for name, section in notes_sections(text).items()}
+    check_post_picks(notes_picks(split_front_matter(text)[0], notes), week, titles, notes,
+                     repeated_headings(text))
