@@ -103,6 +103,9 @@ class DataSettings(BaseModel):
     tinystories: Path | None = None
     """A TinyStories training file (``TinyStoriesV2-GPT4-train.txt``: stories separated by
     ``<|endoftext|>``); the shipped validation excerpt stays the held-out set."""
+    preferences: Path | None = None
+    """A preference file in forge's format (``pairs.jsonl`` with its ``meta.json`` beside it:
+    ``algorithms.preference.pairs``), trained on instead of ``preference-data``'s pairs."""
 
     def configured(self) -> dict[str, Path]:
         return {name: value for name, value in self.model_dump().items() if value is not None}
@@ -173,8 +176,22 @@ class Settings(BaseSettings):
             path = path if path.is_absolute() else self.root / path
             if not path.is_file():
                 raise BadInput(f"[data] {name} = {str(value)!r} in {CONFIG_FILE}: no such file")
+            if name == "preferences":
+                _check_preferences(path)
             files[name] = path
         return files
+
+
+def _check_preferences(path: Path) -> None:
+    """BadInput naming the first malformed record (or missing metadata) of a preference file,
+    before anything runs on it."""
+    from algorithms.preference.pairs import read_meta, read_pairs
+
+    try:
+        read_pairs(path)
+        read_meta(path.parent)
+    except ValueError as error:
+        raise BadInput(f"[data] preferences in {CONFIG_FILE}: {error}") from None
 
 
 class NotAProject(BadInput):

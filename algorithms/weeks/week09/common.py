@@ -1,0 +1,76 @@
+"""The controlled-sentiment task every preference week shares (Rafailov et al. 2023, §6.1, in
+miniature): prompts are the openings of held-out TinyStories stories, the policy is week 8's base
+model, and the gold reward of a continuation is VADER's compound sentiment of its text
+(``algorithms.preference.gold_reward``). The preference data of ``preference-data`` is stored as
+the artifact :data:`PAIRS_ARTIFACT` (``algorithms.preference.pairs``); the reward models,
+DPO-family and RLHF experiments load it by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+PAIRS_ARTIFACT = "prefs:sentiment-pairs"
+"""Pairs of base-model continuations of story openings, gold rewards and synthetic labels."""
+
+ANNOTATORS: dict[str, dict[str, float]] = {
+    "gold": {"temperature": 1e-6},
+    "bt": {"temperature": 0.25},
+    "noisy": {"temperature": 0.25, "flip_rate": 0.2},
+    "length": {"temperature": 0.25, "length_bias": 1.0},
+    "position": {"temperature": 0.25, "position_bias": 1.0},
+}
+"""The synthetic annotators (keyword arguments of ``algorithms.preference.annotate``):
+``gold`` labels every pair by its gold ordering; ``bt`` by Bradley-Terry on the gold reward at
+temperature 0.25 (a compound-score difference of 0.25 is odds of e to 1); ``noisy`` flips a
+fifth of ``bt``'s labels; ``length`` adds a preference of 1 logit per :data:`LENGTH_SCALE`
+tokens for the longer response; ``position`` one of 1 logit for the response shown first."""
+
+LENGTH_SCALE = 10.0
+"""Tokens of length difference per unit of the length annotator's bias."""
+
+
+def story_openings(text: str, tokenizer: Any, eot_id: int, n_prompts: int, prompt_tokens: int,
+                   min_tokens: int, rng: np.random.Generator) -> list[list[int]]:
+    """``n_prompts`` prompts: ``[eot] +`` the first ``prompt_tokens`` tokens of distinct
+    paragraphs of the held-out ``text`` (blank-line separated; each starts a story or a new
+    scene of one) at least ``min_tokens`` long, drawn without replacement."""
+    paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
+    order = rng.permutation(len(paragraphs))
+    prompts: list[list[int]] = []
+    for i in order:
+        ids = tokenizer.encode(paragraphs[i])
+        if len(ids) >= min_tokens:
+            prompts.append([eot_id, *ids[:prompt_tokens]])
+            if len(prompts) == n_prompts:
+                return prompts
+    raise ValueError(f"the held-out text has {len(prompts)} paragraphs of at least {min_tokens} "
+                     f"tokens, fewer than the {n_prompts} prompts asked for")
+
+
+def sample_continuations(model: Any, prompts: Sequence[Sequence[int]], n_samples: int,
+                         max_new_tokens: int, temperature: float, eot_id: int | None,
+                         seed: int, batch_prompts: int = 32) -> list[list[list[int]]]:
+    """``n_samples`` continuations of each prompt (all prompts of one length), by ancestral
+    sampling at ``temperature``; a continuation ends before the end-of-text token."""
+    import torch
+
+    from algorithms.lm.generate import Sampling, generate
+
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    out: list[list[list[int]]] = []
+    for start in range(0, len(prompts), batch_prompts):
+        chunk = prompts[start:start + batch_prompts]
+        rows = torch.tensor([list(p) for p in chunk for _ in range(n_samples)], device=device)
+        new = generate(model, rows, max_new_tokens, Sampling(temperature=temperature),
+                       eos_id=eot_id, generator=generator)
+        out.extend(new[i * n_samples:(i + 1) * n_samples] for i in range(len(chunk)))
+    return out
+
+
+def decode(tokenizer: Any, ids: Sequence[int]) -> str:
+    return tokenizer.decode(list(ids)) if ids else ""
