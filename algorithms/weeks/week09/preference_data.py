@@ -2,12 +2,13 @@
 and the measures of its quality.
 
 The DPO paper's controlled-sentiment task (Rafailov et al. 2023, §6.1), in miniature. Each
-prompt is the opening of a paragraph of the held-out TinyStories text; week 8's base model samples
-``n_samples`` continuations of it (temperature 1); the gold reward of a continuation is VADER's
-compound sentiment of its text (Hutto & Gilbert 2014), in [−1, 1]. Every pair of a prompt's
-continuations whose gold rewards differ by at least ``min_margin`` is kept (VADER scores many
-short neutral texts exactly 0, and a tie has no right label); prompts are split into train and
-test before sampling, so a test pair's prompt was never trained on.
+prompt is the opening of a paragraph of the held-out TinyStories text; week 8's base model
+samples ``n_samples`` continuations of it (temperature 1), each cut at a length of its own; the
+gold reward of a continuation is VADER's compound sentiment of its text (Hutto & Gilbert 2014),
+in [−1, 1]. Every pair of a prompt's continuations whose gold rewards differ by at least
+``min_margin`` is kept (VADER scores many short neutral texts exactly 0, and a tie has no right
+label); prompts are split into train and test before sampling, so a test pair's prompt was
+never trained on.
 
 Each kept pair is labelled by every synthetic annotator of
 :data:`~algorithms.weeks.week09.common.ANNOTATORS`: Bradley-Terry on the gold reward at a
@@ -49,7 +50,8 @@ UNITS = {"*gold_reward": "VADER compound", "*gold_reward_std": "VADER compound",
 
 class PreferenceDataConfig(ExperimentConfig):
     """``n_train_prompts`` and ``n_test_prompts`` story openings of ``prompt_tokens`` tokens,
-    ``n_samples`` continuations of up to ``max_new_tokens`` each, pairs kept when their gold
+    ``n_samples`` continuations each cut at a length drawn uniformly from ``min_new_tokens`` ..
+    ``max_new_tokens`` (or where the model ended the story), pairs kept when their gold
     rewards differ by ``min_margin`` or more; ``n_raters`` independent ``bt`` annotators for
     the agreement measures."""
 
@@ -57,18 +59,23 @@ class PreferenceDataConfig(ExperimentConfig):
     n_test_prompts: int = 64
     prompt_tokens: int = 8
     n_samples: int = 4
-    max_new_tokens: int = 24
+    min_new_tokens: int = 8
+    max_new_tokens: int = 32
     temperature: float = 1.0
     min_margin: float = 0.05
     n_raters: int = 3
     profiles: ClassVar[dict[str, dict[str, Any]]] = {
-        "smoke": {"n_train_prompts": 12, "n_test_prompts": 6, "max_new_tokens": 8,
+        "smoke": {"n_train_prompts": 12, "n_test_prompts": 6, "min_new_tokens": 4,
+                  "max_new_tokens": 8,
                   "min_margin": 0.0},
         "gpu": {"n_train_prompts": 4000, "n_test_prompts": 500, "n_samples": 8,
-                "max_new_tokens": 48}}
+                "min_new_tokens": 16, "max_new_tokens": 64}}
 
     @model_validator(mode="after")
     def _sizes(self) -> PreferenceDataConfig:
+        if not 1 <= self.min_new_tokens <= self.max_new_tokens:
+            raise ValueError(f"need 1 <= min_new_tokens <= max_new_tokens, got "
+                             f"{self.min_new_tokens} and {self.max_new_tokens}")
         if self.n_samples < 2:
             raise ValueError(f"n_samples must be at least 2 to make pairs, got {self.n_samples}")
         if self.n_train_prompts < 1 or self.n_test_prompts < 1 or self.prompt_tokens < 1:
@@ -105,6 +112,11 @@ def preference_data(config: PreferenceDataConfig, tracker: Tracker) -> dict[str,
     splits = ["train"] * config.n_train_prompts + ["test"] * config.n_test_prompts
     samples = sample_continuations(model, prompts, config.n_samples, config.max_new_tokens,
                                    config.temperature, eot, config.seed)
+    # each continuation cut at its own length, so that pairs differ in length as real responses
+    # do (and the length measures have something to measure)
+    cuts = rng.integers(config.min_new_tokens, config.max_new_tokens + 1,
+                        size=(n_prompts, config.n_samples))
+    samples = [[s[:cuts[p, i]] for i, s in enumerate(group)] for p, group in enumerate(samples)]
     texts = [[decode(tokenizer, s) for s in group] for group in samples]
     rewards = gold_reward([t for group in texts for t in group]).reshape(n_prompts,
                                                                         config.n_samples)
@@ -185,8 +197,7 @@ def preference_data(config: PreferenceDataConfig, tracker: Tracker) -> dict[str,
 
     raters = np.stack([annotate(r_a, r_b, rng, **ANNOTATORS["bt"]).labels
                        for _ in range(config.n_raters)], axis=1)
-    counts = np.stack([(raters == 0).sum(1), (raters == 1).sum(1)], axis=1)
-    summary["annotators.bt.fleiss_kappa"] = float(np.nan_to_num(fleiss_kappa(counts)))
+    summary["annotators.bt.fleiss_kappa"] = float(np.nan_to_num(fleiss_kappa(raters)))
     summary["annotators.bt.unanimous_fraction"] = float(np.mean(
         (raters == raters[:, :1]).all(1)))
 
