@@ -46,8 +46,8 @@ class GRPOStudyConfig(ExperimentConfig):
                                  "updates_per_batch": 2, "lr": 5e-5, "beta": 0.04,
                                  "max_new_tokens": 24}
     n_eval_samples: int = 4
-    arithmetic: dict[str, Any] = {"group_size": 8, "prompts_per_step": 16, "iterations": 40,
-                                  "updates_per_batch": 2, "lr": 3e-4, "beta": 0.04}
+    arithmetic: dict[str, Any] = {"group_size": 8, "prompts_per_step": 32, "iterations": 60,
+                                  "updates_per_batch": 2, "lr": 1e-5, "beta": 0.04}
     arith_width: int = 2
     arith_d_model: int = 64
     arith_layers: int = 2
