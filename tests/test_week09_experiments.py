@@ -19,7 +19,8 @@ from algorithms.weeks.week09.common import ANNOTATORS, PAIRS_ARTIFACT
 def runs():
     week8, week9 = experiments_for(8), experiments_for(9)
     smoke_runs({"lm-base": week8["lm-base"]})  # the base model the pairs are sampled from
-    return smoke_runs({name: week9[name] for name in ("preference-data", "reward-models")})
+    return smoke_runs({name: week9[name] for name in ("preference-data", "reward-models",
+                                                       "constitutional-labels")})
 
 
 def test_the_pairs_are_stored_labelled_by_every_annotator(runs):
@@ -62,3 +63,13 @@ def test_pairs_from_another_tokenizer_are_refused(runs):
             experiment.fn(experiment.config.for_profile("smoke"), RecordingTracker())
     finally:
         (folder / META_FILE).write_text(json.dumps(meta))
+
+
+def test_the_constitutional_judge_is_named_a_stand_in_and_scored_against_gold(runs):
+    summary, tracker = runs["constitutional-labels"]
+    _, principles = tracker.tables["constitution/principles"]
+    assert "stand-in for an LLM judge" in principles[-1][1]
+    _, models = tracker.tables["constitution/reward_models"]
+    assert "stand-in for an LLM judge" in models[0][0]
+    assert 0 <= summary["judge.abstain_fraction"] <= 1
+    assert 0 <= summary["rm.gold.test_accuracy"] <= 1

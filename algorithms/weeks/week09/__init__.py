@@ -8,6 +8,9 @@
   data set's agreement and biases; stored as the artifact ``prefs:sentiment-pairs``.
 * ``reward_models.py`` (``reward-models``): shared and separate reward towers, ensembles,
   calibration, label-noise detection and active elicitation on those pairs.
+* ``constitutional.py`` (``constitutional-labels``): an offline judge of written principles (a
+  stand-in for an LLM judge) labels the pairs; its agreement with gold and human labels, and
+  reward models trained on AI against human labels.
 
 Torch is imported inside the experiments, so that ``forge weeks`` stays light.
 """
@@ -15,5 +18,6 @@ Torch is imported inside the experiments, so that ``forge weeks`` stays light.
 from algorithms.weeks.week09 import preference_models  # noqa: I001
 from algorithms.weeks.week09 import preference_data
 from algorithms.weeks.week09 import reward_models
+from algorithms.weeks.week09 import constitutional
 
-__all__ = ["preference_data", "preference_models", "reward_models"]
+__all__ = ["constitutional", "preference_data", "preference_models", "reward_models"]
