@@ -111,6 +111,13 @@ class Tracker(Protocol):
         """The corpus file the user configured for ``name`` (``[data] tinystories`` in
         forge.toml), or None: use the excerpt shipped in ``algorithms/data``."""
 
+    def llm_judge(self) -> Callable[[str, str, str], str] | None:
+        """The configured LLM as a function (system, shared context, prompt) → its answer, with
+        ``name`` (which model), ``calls``, ``retries`` and ``cost_usd`` attributes; None when no
+        provider is configured (no key): the experiment then uses its offline stand-in and names
+        it as such in its results. Failures are retried by the runner's backend; one that does
+        not recover raises."""
+
 
 ExperimentFn = Callable[[Any, Tracker], dict[str, float]]
 

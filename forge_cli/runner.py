@@ -180,7 +180,7 @@ def execute(experiment: Experiment, config, profile: str, settings: Settings, st
         wandb_run = open_wandb()
         resources = RunResources(cache=settings.path("cache"), profile=profile,
                                  data=settings.data_files(), produces=experiment.produces,
-                                 needs=experiment.needs)
+                                 needs=experiment.needs, settings=settings)
         summary = experiment.fn(config, make_tracker(writer, wandb_run, resources))
         if wandb_run is not None:
             wandb_run.summary.update(summary)

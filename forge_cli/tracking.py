@@ -56,6 +56,8 @@ class RunResources:
     data: dict[str, Path] = field(default_factory=dict)
     produces: tuple[str, ...] = ()
     needs: tuple[str, ...] = ()
+    settings: Any = None
+    """The project's settings, for ``llm_judge`` (None: no LLM, as in tests' trackers)."""
 
 
 class RunTracker:
@@ -172,6 +174,19 @@ class RunTracker:
     def cache_dir(self) -> Path:
         self.resources.cache.mkdir(parents=True, exist_ok=True)
         return self.resources.cache
+
+    def llm_judge(self) -> Any:
+        """The configured LLM as a judge function, made on first use (None when no provider
+        is configured: the experiment uses its offline stand-in)."""
+        if not hasattr(self, "_judge"):
+            settings = self._resources.settings if self._resources is not None else None
+            if settings is None:
+                self._judge = None
+            else:
+                from forge_cli.llm_judge import judge_function
+
+                self._judge = judge_function(settings)
+        return self._judge
 
     def data_file(self, name: str) -> Path | None:
         return self.resources.data.get(name)

@@ -68,6 +68,9 @@ class RecordingTracker:
     def data_file(self, name):
         return None
 
+    def llm_judge(self):
+        return getattr(self, "judge", None)  # a test may set one
+
 
 def smoke_runs(experiments) -> dict[str, tuple[dict[str, float], RecordingTracker]]:
     """Run every experiment of ``experiments`` (name → Experiment) at the smoke profile,

@@ -118,3 +118,35 @@ class RuleJudge:
             votes[principle.name] = vote
             margin += principle.weight * vote
         return Judgement(None if margin == 0 else int(margin > 0), votes, margin)
+
+
+JUDGE_SYSTEM = ("You compare two continuations of a children's story against a constitution of "
+                "principles. Answer with one letter: A or B, the continuation that better "
+                "follows the principles taken together.")
+
+
+def constitution_text(constitution: Constitution) -> str:
+    """The principles as the LLM judge reads them: one numbered question each."""
+    lines = [f"Constitution: {constitution.name}"]
+    lines += [f"{i}. {p.text}" for i, p in enumerate(constitution.principles, 1)]
+    return "\n".join(lines)
+
+
+class LLMJudge:
+    """The same comparison asked of an LLM: ``ask(system, shared, prompt) → text`` (for
+    ``forge run``, the configured provider through ``Tracker.llm_judge``). The constitution is
+    the shared context every call repeats; the answer's first standalone A or B is the label,
+    anything else an abstention. Per-principle votes are not asked for (empty)."""
+
+    def __init__(self, constitution: Constitution, ask, name: str = "LLM judge"):
+        self.constitution, self.ask = constitution, ask
+        self.name = getattr(ask, "name", name)
+        self._shared = constitution_text(constitution)
+
+    def compare(self, prompt: str, a: str, b: str) -> Judgement:
+        question = (f"Story opening: {prompt}\n\nContinuation A: {a}\n\nContinuation B: {b}\n\n"
+                    "Which continuation better follows the constitution? Answer A or B.")
+        answer = re.search(r"\b([AB])\b", self.ask(JUDGE_SYSTEM, self._shared, question) or "")
+        if answer is None:
+            return Judgement(None, {}, 0.0)
+        return Judgement(int(answer.group(1) == "A"), {}, 1.0 if answer.group(1) == "A" else -1.0)

@@ -5,8 +5,11 @@ ordering and against the synthetic human annotators, and reward models trained o
 The judge labels every pair of ``preference-data`` (``algorithms.preference.constitution``):
 for each principle of the constitution (``constitution``; forge ships ``stories.toml``:
 kindness, no repetition, complete sentences), which continuation follows it better, and the
-label is the weighted vote. forge runs it offline as a **rule-based judge** whose principles are
-word lists and counts, a stand-in for an LLM judge, and names it so in every table.
+label is the weighted vote. With an LLM configured (``ANTHROPIC_API_KEY``, or ``llm.provider``
+in forge.toml) the LLM is the judge, asked the principles' questions, for the first
+``llm_pairs`` pairs; without one, forge runs it offline as a **rule-based judge** whose
+principles are word lists and counts, a stand-in for an LLM judge, and names it so in every
+table.
 
 Measured: how often the judge abstains, its agreement with the gold ordering (and Cohen's κ)
 where it does not, each principle's own agreement, and its agreement with the ``bt`` annotator,
@@ -38,11 +41,13 @@ class ConstitutionalConfig(ExperimentConfig):
     reward-model heads fitted ``head_steps`` steps, ``n_seeds`` bootstrap seeds."""
 
     constitution: str = ""
+    llm_pairs: int = 300
+    """With an LLM configured, how many pairs it judges (one request each)."""
     head_steps: int = 300
     head_lr: float = 0.05
     n_seeds: int = 3
     profiles: ClassVar[dict[str, dict[str, Any]]] = {
-        "smoke": {"head_steps": 5, "n_seeds": 1}, "gpu": {"n_seeds": 5}}
+        "smoke": {"head_steps": 5, "n_seeds": 1, "llm_pairs": 4}, "gpu": {"n_seeds": 5}}
 
 
 @experiment(week=9, name="constitutional-labels", covers=(4,), config=ConstitutionalConfig,
@@ -54,7 +59,8 @@ def constitutional_labels(config: ConstitutionalConfig, tracker: Tracker) -> dic
 
     from algorithms.harness import mean_ci
     from algorithms.preference import cohen_kappa
-    from algorithms.preference.constitution import RuleJudge, load_constitution
+    from algorithms.preference.constitution import (Judgement, LLMJudge, RuleJudge,
+                                                    load_constitution)
     from algorithms.preference.pairs import gold_labels, read_pairs
     from algorithms.preference.reward_training import fit_linear_head, last_token_features
     from algorithms.weeks.week08.common import load_model_artifact
@@ -65,9 +71,16 @@ def constitutional_labels(config: ConstitutionalConfig, tracker: Tracker) -> dic
         pairs = read_pairs(tracker.use_artifact(PAIRS_ARTIFACT))
     except ValueError as error:
         raise InputError(str(error)) from None
-    judge = RuleJudge(constitution)
-    verdicts = [judge.compare(p.text.get("prompt", ""), p.text.get("a", ""), p.text.get("b", ""))
-                for p in pairs]
+    ask = tracker.llm_judge()
+    if ask is not None:  # the configured LLM judges the first llm_pairs pairs; the rest abstain
+        judge = LLMJudge(constitution, ask)
+        verdicts = [judge.compare(p.text.get("prompt", ""), p.text.get("a", ""),
+                                  p.text.get("b", "")) if i < config.llm_pairs
+                    else Judgement(None, {}, 0.0) for i, p in enumerate(pairs)]
+    else:
+        judge = RuleJudge(constitution)
+        verdicts = [judge.compare(p.text.get("prompt", ""), p.text.get("a", ""),
+                                  p.text.get("b", "")) for p in pairs]
     gold = gold_labels(pairs)
     decided = np.array([v.label is not None for v in verdicts])
     ai = np.array([v.label if v.label is not None else -1 for v in verdicts])
@@ -82,8 +95,14 @@ def constitutional_labels(config: ConstitutionalConfig, tracker: Tracker) -> dic
         if decided.any() else 0.5,
         "human.gold_agreement": float(np.mean(human == gold)),
     }
+    if ask is not None:
+        summary["judge.llm_calls"] = float(getattr(ask, "calls", 0))
+        summary["judge.llm_retries"] = float(getattr(ask, "retries", 0))
+        cost = getattr(ask, "cost_usd", None)
+        if cost is not None:
+            summary["judge.llm_cost_usd"] = float(cost)
     rows = []
-    for principle in constitution.principles:
+    for principle in (constitution.principles if ask is None else ()):
         votes = np.array([v.votes[principle.name] for v in verdicts])
         voted = votes != 0
         agree = float(np.mean((votes[voted] > 0) == gold[voted].astype(bool))) if voted.any() \
