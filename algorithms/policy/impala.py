@@ -16,6 +16,15 @@
 
 ρ̄ and c̄ truncate the importance weights; ``correction="none"`` drops them (ρ = c = 1), the
 ablation of §5.3 that shows why the correction matters once the policy lag grows.
+
+``objective="appo"`` is APPO (asynchronous PPO, as RLlib names it): the same actors, queue and
+V-trace value targets, with the policy term replaced by PPO's clipped surrogate (Schulman et al.
+2017, eq. 7) on the ratio to the behaviour policy, ρ_s = π(a_s|x_s)/μ(a_s|x_s):
+
+      policy: −Ê[min(ρ_s A_s, clip(ρ_s, 1 − ε, 1 + ε) A_s)],   A_s = r_s + γ v_{s+1} − V(x_s)
+
+so a stale μ can move π by at most about ε per update instead of by an importance weight
+truncated at ρ̄.
 """
 
 from __future__ import annotations
@@ -54,6 +63,8 @@ class ImpalaConfig:
     rho_bar: float = 1.0  # ρ̄: truncation of the importance weight in δ_t V and the PG
     c_bar: float = 1.0  # c̄: truncation of the trace-cutting coefficients
     correction: Literal["vtrace", "none"] = "vtrace"
+    objective: Literal["impala", "appo"] = "impala"  # appo: PPO's clipped surrogate on π/μ
+    clip_eps: float = 0.2  # APPO's ε
     ent_coef: float = 0.01  # c_e
     vf_coef: float = 0.5  # value-loss weight
     max_grad_norm: float = 40.0  # the paper's global gradient clip
@@ -142,7 +153,16 @@ def train(config: ImpalaConfig, log: LogFn = no_log) -> TrainResult:
             behaviour = mu_logp if config.correction == "vtrace" else pi_logp.detach()
             vs, pg_adv = vtrace(behaviour, pi_logp.detach(), rewards, values.detach(), dones,
                                 last_value, config.gamma, config.rho_bar, config.c_bar)
-            pg_loss = -(pi_logp * pg_adv).mean()
+            if config.objective == "appo":
+                with torch.no_grad():  # A_s without IMPALA's ρ_s factor: the ratio is below
+                    discounts = config.gamma * (1.0 - dones)
+                    next_vs = torch.cat([vs[1:], last_value.unsqueeze(0)])
+                    advantages = rewards + discounts * next_vs - values.detach()
+                ratio = torch.exp(pi_logp - mu_logp)
+                clipped = torch.clamp(ratio, 1.0 - config.clip_eps, 1.0 + config.clip_eps)
+                pg_loss = -torch.min(ratio * advantages, clipped * advantages).mean()
+            else:
+                pg_loss = -(pi_logp * pg_adv).mean()
             v_loss = 0.5 * ((vs - values) ** 2).mean()
             entropy = agent.entropy(dist).mean()
             loss = pg_loss + config.vf_coef * v_loss - config.ent_coef * entropy

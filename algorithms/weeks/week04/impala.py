@@ -1,5 +1,6 @@
 """``impala-vtrace``: IMPALA (actor processes feeding a learner through a queue) on one
-environment with and without the V-trace correction, at IMPALA's usual small policy lag and with
+environment with and without the V-trace correction, and APPO (the same actors and V-trace
+targets with PPO's clipped surrogate on π/μ), at IMPALA's usual small policy lag and with
 actors that refresh their weights only every k unrolls; seeds inside the run."""
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ from algorithms.experiment import Tracker, experiment
 from algorithms.weeks.rl_common import UNITS, StudyConfig, algorithm_config
 
 CORRECTIONS = {"vtrace": "V-trace", "none": "no correction"}  # ImpalaConfig.correction → label
+ARMS = {"vtrace": ("vtrace", "impala"), "none": ("none", "impala"),
+        "appo": ("vtrace", "appo")}  # key → (correction, objective)
+LABELS = {"vtrace": "IMPALA, V-trace", "none": "IMPALA, no correction",
+          "appo": "APPO (clipped surrogate, V-trace targets)"}
 
 
 class ImpalaStudyConfig(StudyConfig):
@@ -26,11 +31,11 @@ class ImpalaStudyConfig(StudyConfig):
                 "algo": {"n_actors": 8}}}
 
     def algorithm_configs(self) -> dict[str, Any]:
-        """``sync{k}/{correction}`` → its config, policy lags outermost."""
-        return {f"sync{sync}/{correction}": algorithm_config(
+        """``sync{k}/{arm}`` → its config (arm: vtrace, none, appo), policy lags outermost."""
+        return {f"sync{sync}/{arm}": algorithm_config(
                     "impala", self.algo, env_id=self.env_id, total_timesteps=self.total_timesteps,
-                    sync_every=sync, correction=correction, seed=self.seed)
-                for sync in self.sync_every for correction in CORRECTIONS}
+                    sync_every=sync, correction=correction, objective=objective, seed=self.seed)
+                for sync in self.sync_every for arm, (correction, objective) in ARMS.items()}
 
 
 def lag_panel(sync: int) -> str:
@@ -55,7 +60,8 @@ def measure(result: Any, grid: Any) -> Any:
 
 @experiment(week=4, name="impala-vtrace", covers=(), config=ImpalaStudyConfig, units=UNITS)
 def impala_vtrace(config: ImpalaStudyConfig, tracker: Tracker) -> dict[str, float]:
-    """IMPALA actor–learner (actor processes) with and without V-trace, at two policy lags."""
+    """IMPALA actor–learner (actor processes) with and without V-trace, and APPO, at two
+    policy lags."""
     import numpy as np
 
     from algorithms.harness import ROW_COLUMNS, run_seed_study
@@ -63,7 +69,7 @@ def impala_vtrace(config: ImpalaStudyConfig, tracker: Tracker) -> dict[str, floa
     from algorithms.weeks.rl_common import seeded_method
 
     configs = config.algorithm_configs()
-    methods = [seeded_method(key, CORRECTIONS[c.correction], c, panel=lag_panel(c.sync_every))
+    methods = [seeded_method(key, LABELS[key.split("/")[1]], c, panel=lag_panel(c.sync_every))
                for key, c in configs.items()]
     grid = np.linspace(0, config.total_timesteps, config.grid_points)
     study = run_seed_study(tracker, methods, config.seeds, measure, grid, prefix="impala",
@@ -76,7 +82,8 @@ def impala_vtrace(config: ImpalaStudyConfig, tracker: Tracker) -> dict[str, floa
         "impala/episodic_return", fig,
         f"IMPALA on {config.env_id}: {first.n_actors} actor processes feeding a learner through "
         f"a queue of {first.queue_size} trajectories, with the V-trace correction (ρ̄ = "
-        f"{first.rho_bar:g}, c̄ = {first.c_bar:g}) and without it (ρ = c = 1); one panel per "
+        f"{first.rho_bar:g}, c̄ = {first.c_bar:g}) and without it (ρ = c = 1), and APPO (PPO's "
+        f"clipped surrogate on π/μ, ε = {first.clip_eps:g}, with V-trace targets); one panel per "
         f"policy lag (actors refresh their weights every k unrolls); mean over {config.n_seeds} "
         "seeds with 95% t-intervals.")
     fig = band_figure(study.bands("policy_lag_kl"), "KL(μ ‖ π) per learner batch (k3)",
