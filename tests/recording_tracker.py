@@ -72,11 +72,26 @@ class RecordingTracker:
         return getattr(self, "judge", None)  # a test may set one
 
 
+def make_artifacts(experiment) -> None:
+    """Run (at the smoke profile, once per session) the producers of the artifacts
+    ``experiment`` needs that no smoke run has made yet, as ``forge run`` does."""
+    from algorithms.experiment import producer_of
+
+    for artifact in experiment.needs:
+        if (_SHARED / "artifacts" / artifact.replace(":", "-")).is_dir():
+            continue
+        producer = producer_of(artifact)
+        assert producer is not None, f"no experiment produces {artifact}"
+        make_artifacts(producer)
+        producer.fn(producer.config.for_profile("smoke"), RecordingTracker())
+
+
 def smoke_runs(experiments) -> dict[str, tuple[dict[str, float], RecordingTracker]]:
     """Run every experiment of ``experiments`` (name → Experiment) at the smoke profile,
     producers of artifacts before the experiments that need them."""
     results = {}
     for name, exp in sorted(experiments.items(), key=lambda item: not item[1].produces):
+        make_artifacts(exp)
         tracker = RecordingTracker()
         results[name] = exp.fn(exp.config.for_profile("smoke"), tracker), tracker
     return results

@@ -158,17 +158,19 @@ def test_weeks_fits_the_terminal_and_shows_plan_coverage(terminal, width):
             if re.match(r"\s*\d+\s", line)}
     assert sorted(rows) == list(range(1, 17))
     assert re.search(r" 2/2\s+0\s+0\s+0$", rows[1]) and re.search(r" 4/4\s+0\s", rows[5])
-    assert re.search(r" 2/4  1,4 ", rows[4])  # DPO vs IPO vs SimPO (4) is not implemented
+    assert re.search(r" 4/4\s+0\s", rows[4])
+    assert re.search(r" 0/2\s", rows[12])  # week 12 has no experiments yet
 
 
 def test_weeks_detail_says_which_experiment_covers_what(terminal):
     shown = terminal("weeks", "week4", width=60)
     assert shown.code == 0, shown.stderr
     assert_fits(shown.stdout, 60)
-    assert "2 of 4 experiments covered" in shown.stdout
+    assert "4 of 4 experiments covered" in shown.stdout
     lines = shown.stdout.splitlines()
     row = {int(line.split()[0]): line for line in lines if re.match(r"\s*\d\s", line)}
-    assert row[1].rstrip().endswith("missing") and row[4].rstrip().endswith("missing")
+    assert row[1].rstrip().endswith("grpo")
+    assert row[4].rstrip().endswith("preference-optimization")
     assert row[2].rstrip().endswith("comparative-study")
     assert "off-policy-corrections" in shown.stdout  # registered, beyond the plan
 

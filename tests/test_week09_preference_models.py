@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from recording_tracker import RecordingTracker
 
-from algorithms.weeks.week09.preference_models import (PreferenceModelsConfig,
-                                                       preference_models, rank_break)
+from algorithms.preference.plackett_luce import rank_break
+from algorithms.weeks.week09.preference_models import PreferenceModelsConfig, preference_models
 
 
 @pytest.fixture(scope="module")

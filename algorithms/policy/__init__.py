@@ -6,7 +6,8 @@
 * ``networks``: the actor–critic (MLP or MinAtar CNN, optional cost critic).
 * algorithms — ``reinforce`` (Williams 1992), ``npg`` (Kakade 2001), ``trpo`` (Schulman et al.
   2015), ``ppo`` (Schulman et al. 2017), ``a2c`` (Mnih et al. 2016), ``cpo`` (Achiam et al.
-  2017), ``impala`` (Espeholt et al. 2018); each exposes ``XConfig`` and
+  2017), ``pcpo`` (Yang et al. 2020), ``lagrangian_ppo`` (Ray et al. 2019), ``impala``
+  (Espeholt et al. 2018); each exposes ``XConfig`` and
   ``train(config, log) -> TrainResult``, calling ``log(metrics, step)`` once per update with
   ``step`` the environment steps taken so far.
 

@@ -140,8 +140,10 @@ def cpo_direction(g: torch.Tensor, b: torch.Tensor, c: float, fvp, max_kl: float
     return (v - nu * w) / (lam + EPS), case
 
 
-def train(config: CPOConfig, log: LogFn = no_log) -> TrainResult:
-    """Train CPO (or TRPO when ``constrained=False``) on a task with a cost signal."""
+def train(config: CPOConfig, log: LogFn = no_log, direction=cpo_direction) -> TrainResult:
+    """Train CPO (or TRPO when ``constrained=False``) on a task with a cost signal.
+    ``direction(g, b, c, fvp, max_kl, cg_iterations) -> (step, case)`` solves the linearised
+    constrained step (default: CPO's; PCPO passes its projection, ``pcpo.py``)."""
     torch.set_num_threads(1)
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
@@ -195,7 +197,7 @@ def train(config: CPOConfig, log: LogFn = no_log) -> TrainResult:
         fvp = fisher_vector_product(kl, params, config.damping)
         if config.constrained:
             b = flat_grad(cost_surrogate(), params)
-            step, case = cpo_direction(g, b, c, fvp, config.max_kl, config.cg_iterations)
+            step, case = direction(g, b, c, fvp, config.max_kl, config.cg_iterations)
         else:
             step, _ = natural_gradient_direction(g, fvp, config.max_kl, config.cg_iterations)
             case = 4

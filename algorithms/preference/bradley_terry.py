@@ -172,3 +172,20 @@ def sample_comparisons(theta: ArrayLike, n_comparisons: int,
     j = (i + rng.integers(1, n, size=n_comparisons)) % n  # uniform over the other n − 1
     first_wins = rng.random(n_comparisons) < expit(theta[i] - theta[j])
     return np.stack([np.where(first_wins, i, j), np.where(first_wins, j, i)], axis=1)
+
+
+def observed_information(n_items: int, comparisons: ArrayLike, theta: ArrayLike) -> np.ndarray:
+    """The observed information of the BT likelihood at θ (the Hessian of −ℓ): the Laplacian of
+    C_ij = (W_ij + W_ji) σ(θ_i − θ_j) σ(θ_j − θ_i). Singular along 1 (θ is defined up to a
+    shift)."""
+    theta = np.asarray(theta, dtype=np.float64)
+    wins = win_matrix(n_items, comparisons)
+    p = expit(theta[:, None] - theta[None, :])
+    c = (wins + wins.T) * p * p.T
+    return np.diag(c.sum(axis=1)) - c
+
+
+def standard_errors(information: np.ndarray) -> np.ndarray:
+    """Each θ̂_i's model-based standard error from the pseudo-inverse of the information (the
+    covariance of the centred estimate)."""
+    return np.sqrt(np.clip(np.diag(np.linalg.pinv(information)), 0.0, None))

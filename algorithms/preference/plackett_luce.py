@@ -138,3 +138,27 @@ def sample_rankings(theta: ArrayLike, n_rankings: int, size: int,
     shown = np.argsort(rng.random((n_rankings, len(theta))), axis=1)[:, :size]
     noisy = theta[shown] + rng.gumbel(size=shown.shape)
     return np.take_along_axis(shown, np.argsort(-noisy, axis=1), axis=1)
+
+
+def rank_break(rankings: Sequence[Sequence[int]]) -> np.ndarray:
+    """Every full ranking (best first, all of one length k) as all its implied [winner, loser]
+    pairs, k(k − 1)/2 each: the rank-broken data a Bradley-Terry fit reads."""
+    rankings = np.asarray(rankings)
+    above, below = np.triu_indices(rankings.shape[1], k=1)
+    return np.stack([rankings[:, above], rankings[:, below]], axis=-1).reshape(-1, 2)
+
+
+def observed_information(n_items: int, rankings: Sequence[Sequence[int]],
+                         theta: ArrayLike) -> np.ndarray:
+    """The observed information of the PL likelihood at θ: Σ over choice stages of
+    diag(p_A) − p_A p_Aᵀ, p_A the softmax of θ over the stage's alternatives A."""
+    from scipy.special import softmax
+
+    theta = np.asarray(theta, dtype=np.float64)
+    alternatives, mask = choice_stages(n_items, rankings)
+    p = np.where(mask, softmax(np.where(mask, theta[alternatives], -np.inf), axis=1), 0.0)
+    hess = np.zeros((n_items, n_items))
+    for s in range(alternatives.shape[0]):
+        a, q = alternatives[s, mask[s]], p[s, mask[s]]
+        hess[np.ix_(a, a)] += np.diag(q) - np.outer(q, q)
+    return hess

@@ -23,7 +23,8 @@ UNITS = {"*steps*": "steps", "*wall_s": "s", "*sps": "steps/s", "*episodes": "ep
 # module of algorithms.policy → its config dataclass (each module also has ``train``)
 CONFIG_TYPES = {"reinforce": "ReinforceConfig", "npg": "NPGConfig", "trpo": "TRPOConfig",
                 "ppo": "PPOConfig", "a2c": "A2CConfig", "cpo": "CPOConfig",
-                "impala": "ImpalaConfig"}
+                "impala": "ImpalaConfig", "pcpo": "PCPOConfig",
+                "lagrangian_ppo": "LagrangianPPOConfig"}
 
 
 def algorithm_config(algorithm: str, overrides: Mapping[str, Any], **fixed: Any) -> Any:

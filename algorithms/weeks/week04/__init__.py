@@ -16,6 +16,12 @@ is not a band figure:
 * ``impala.py`` (``impala-vtrace``): IMPALA (actor processes + a learner) on CartPole with and
   without the V-trace correction, at IMPALA's usual small policy lag and with actors that
   refresh their weights only every 128 unrolls.
+* ``constrained.py`` (``constrained-policy-optimization``): CPO, PCPO and PPO-Lagrangian beside
+  unconstrained PPO on CostCartPole, return and episode cost against the budget d.
+* ``grpo.py`` (``grpo``): GRPO's three loss normalisations on week 9's sentiment task, and GRPO
+  with an exact-answer reward on addition: REINFORCE → PPO → GRPO's last step, on text.
+* ``preference_optimization.py`` (``preference-optimization``): DPO, IPO, SimPO and KTO on week
+  9's preference pairs, judged by held-out preference accuracy, gold reward and KL.
 
 The algorithms live in :mod:`algorithms.policy`, exact values and sampling of tabular MDPs in
 :mod:`algorithms.mdp`, the seed study in :mod:`algorithms.harness`. Torch, Gymnasium and
@@ -27,5 +33,9 @@ from algorithms.weeks.week04 import comparative  # noqa: I001
 from algorithms.weeks.week04 import variance
 from algorithms.weeks.week04 import off_policy
 from algorithms.weeks.week04 import impala
+from algorithms.weeks.week04 import constrained
+from algorithms.weeks.week04 import grpo
+from algorithms.weeks.week04 import preference_optimization
 
-__all__ = ["comparative", "impala", "off_policy", "variance"]
+__all__ = ["comparative", "constrained", "grpo", "impala", "off_policy",
+           "preference_optimization", "variance"]

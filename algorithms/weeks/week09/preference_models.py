@@ -143,54 +143,6 @@ def true_strengths(n_items: int, rng: Any) -> Any:
     return theta - theta.mean()
 
 
-def rank_break(rankings: Any) -> Any:
-    """Every ranking (best first) as all its implied [winner, loser] pairs: k(k − 1)/2 each."""
-    import numpy as np
-
-    rankings = np.asarray(rankings)
-    above, below = np.triu_indices(rankings.shape[1], k=1)
-    return np.stack([rankings[:, above], rankings[:, below]], axis=-1).reshape(-1, 2)
-
-
-def bt_information(n_items: int, pairs: Any, theta: Any) -> Any:
-    """The observed information of eq. (1) at θ: the Hessian of −ℓ, the Laplacian of
-    C_ij = (W_ij + W_ji) σ(θ_i − θ_j) σ(θ_j − θ_i)."""
-    import numpy as np
-    from scipy.special import expit
-
-    from algorithms.preference import win_matrix
-
-    wins = win_matrix(n_items, pairs)
-    p = expit(theta[:, None] - theta[None, :])
-    c = (wins + wins.T) * p * p.T
-    return np.diag(c.sum(axis=1)) - c
-
-
-def pl_information(n_items: int, rankings: Any, theta: Any) -> Any:
-    """The observed information of eq. (2) at θ: Σ over choice stages of diag(p_A) − p_A p_Aᵀ,
-    p_A the softmax of θ over the stage's alternatives A."""
-    import numpy as np
-    from scipy.special import softmax
-
-    from algorithms.preference.plackett_luce import choice_stages
-
-    alternatives, mask = choice_stages(n_items, rankings)
-    p = np.where(mask, softmax(np.where(mask, theta[alternatives], -np.inf), axis=1), 0.0)
-    hess = np.zeros((n_items, n_items))
-    for s in range(alternatives.shape[0]):
-        a, q = alternatives[s, mask[s]], p[s, mask[s]]
-        hess[np.ix_(a, a)] += np.diag(q) - np.outer(q, q)
-    return hess
-
-
-def nominal_se(information: Any) -> Any:
-    """Each θ̂_i's standard error from the pseudo-inverse of the information (the covariance of
-    the centred estimate: the information is singular along 1)."""
-    import numpy as np
-
-    return np.sqrt(np.clip(np.diag(np.linalg.pinv(information)), 0.0, None))
-
-
 def agreement(theta_hat: Any, theta: Any) -> dict[str, float]:
     """RMSE of the centred θ̂ against θ, Spearman's ρ and Kendall's τ between them."""
     import numpy as np
@@ -377,6 +329,7 @@ def rank_breaking_study(config: PreferenceModelsConfig, tracker: Tracker) -> dic
     import numpy as np
 
     from algorithms.harness import mean_ci
+    from algorithms.preference import bradley_terry, plackett_luce
     from algorithms.preference import fit_bradley_terry, fit_plackett_luce, sample_rankings
 
     k = config.ranking_size
@@ -390,14 +343,14 @@ def rank_breaking_study(config: PreferenceModelsConfig, tracker: Tracker) -> dic
         rng = np.random.default_rng([seed, 3])
         theta = true_strengths(config.n_items, rng)
         rankings = sample_rankings(theta, config.rb_rankings, k, rng)
-        pairs = rank_break(rankings)
+        pairs = plackett_luce.rank_break(rankings)
         fits = {"pl": fit_plackett_luce(config.n_items, rankings, alpha=config.alpha),
                 "bt": fit_bradley_terry(config.n_items, pairs, alpha=config.alpha)}
-        info = {"pl": pl_information(config.n_items, rankings, fits["pl"]),
-                "bt": bt_information(config.n_items, pairs, fits["bt"])}
+        info = {"pl": plackett_luce.observed_information(config.n_items, rankings, fits["pl"]),
+                "bt": bradley_terry.observed_information(config.n_items, pairs, fits["bt"])}
         for arm in arms:
             error = fits[arm] - theta
-            errors = nominal_se(info[arm])
+            errors = bradley_terry.standard_errors(info[arm])
             rmse[arm][row] = float(np.sqrt(np.mean(error ** 2)))
             se[arm][row] = float(np.sqrt(np.mean(errors ** 2)))
             covered[arm].append(np.abs(error) <= 1.96 * errors)
