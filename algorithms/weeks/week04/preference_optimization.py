@@ -57,12 +57,12 @@ class PreferenceOptimizationConfig(ExperimentConfig):
     ``lr`` (SimPO's margin ``gamma``) on ``annotator``'s labels, ``n_seeds`` times; judged by
     ``n_eval_samples`` completions of up to ``max_new_tokens`` per test prompt."""
 
-    runs: list[tuple[str, float]] = [("dpo", 0.1), ("dpo", 0.5), ("ipo", 0.1), ("ipo", 0.5),
+    runs: list[tuple[str, float]] = [("dpo", 0.1), ("dpo", 0.5), ("ipo", 0.05), ("ipo", 0.1),
                                      ("simpo", 2.0), ("kto", 0.1)]
     annotator: str = "gold"
     steps: int = 150
     batch_size: int = 16
-    lr: float = 3e-4
+    lr: float = 1e-4
     gamma: float = 0.5
     log_every: int = 10
     n_eval_samples: int = 4

@@ -55,17 +55,17 @@ class PreferenceDataConfig(ExperimentConfig):
     rewards differ by ``min_margin`` or more; ``n_raters`` independent ``bt`` annotators for
     the agreement measures."""
 
-    n_train_prompts: int = 192
+    n_train_prompts: int = 512
     n_test_prompts: int = 64
     prompt_tokens: int = 8
-    n_samples: int = 4
+    n_samples: int = 8
     min_new_tokens: int = 8
     max_new_tokens: int = 32
     temperature: float = 1.0
     min_margin: float = 0.05
     n_raters: int = 3
     profiles: ClassVar[dict[str, dict[str, Any]]] = {
-        "smoke": {"n_train_prompts": 12, "n_test_prompts": 6, "min_new_tokens": 4,
+        "smoke": {"n_train_prompts": 12, "n_test_prompts": 6, "n_samples": 4, "min_new_tokens": 4,
                   "max_new_tokens": 8,
                   "min_margin": 0.0},
         "gpu": {"n_train_prompts": 4000, "n_test_prompts": 500, "n_samples": 8,

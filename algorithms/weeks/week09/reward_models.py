@@ -60,7 +60,7 @@ class RewardModelsConfig(ExperimentConfig):
     noisy_annotator: str = "noisy"
     active_annotator: str = "bt"
     n_members: int = 4
-    steps: int = 300
+    steps: int = 600
     batch_size: int = 32
     lr: float = 3e-4
     head_steps: int = 300

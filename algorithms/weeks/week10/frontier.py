@@ -10,7 +10,8 @@ and are judged alike, by the gold reward and the KL estimate E[log π/π_ref] of
 * **best-of-n**: n samples of the base model, the one with the highest gold reward kept, at
   each n of ``bon_ns``; its KL is the analytic log n − (n − 1)/n (Stiennon et al. 2020, App.
   G.3; an upper bound, tight here, Beirami et al. 2024);
-* **DPO**, **IPO** at each β of ``offline_betas``, **SimPO** and **KTO**
+* **DPO** at each β of ``offline_betas``, **IPO** at each of ``ipo_betas`` (its target margin
+  is 1/(2β), so a large β hardly moves it), **SimPO** and **KTO**
   (``algorithms.preference.offline``) on the noise-free (``gold``) labels of the pairs;
 * **GRPO** (``algorithms.preference.grpo_training``) at each β of ``grpo_betas``, the reward
   the gold reward.
@@ -45,7 +46,8 @@ class FrontierConfig(ExperimentConfig):
                            "epochs": 4, "minibatch": 16, "lr": 5e-5}
     bon_ns: list[int] = [1, 2, 4, 8, 16]
     offline_betas: list[float] = [0.1, 0.5]
-    offline: dict[str, Any] = {"steps": 150, "batch_size": 16, "lr": 3e-4}
+    ipo_betas: list[float] = [0.05, 0.1]
+    offline: dict[str, Any] = {"steps": 150, "batch_size": 16, "lr": 1e-4}
     simpo_beta: float = 2.0
     kto_beta: float = 0.1
     grpo_betas: list[float] = [0.04]
@@ -57,7 +59,7 @@ class FrontierConfig(ExperimentConfig):
         "smoke": {"ppo_betas": [0.1, 0.5],
                   "ppo": {"iterations": 1, "batch_prompts": 4, "max_new_tokens": 4,
                           "epochs": 1, "minibatch": 2},
-                  "bon_ns": [1, 2], "offline_betas": [0.1],
+                  "bon_ns": [1, 2], "offline_betas": [0.1], "ipo_betas": [0.1],
                   "offline": {"steps": 2, "batch_size": 4},
                   "grpo": {"group_size": 2, "prompts_per_step": 2, "iterations": 1,
                            "updates_per_batch": 1, "max_new_tokens": 4},
@@ -66,6 +68,7 @@ class FrontierConfig(ExperimentConfig):
                 "ppo": {"iterations": 200, "batch_prompts": 128, "max_new_tokens": 64,
                         "minibatch": 32, "lr": 1e-5},
                 "bon_ns": [1, 2, 4, 8, 16, 32, 64, 128], "offline_betas": [0.05, 0.1, 0.3, 1.0],
+                "ipo_betas": [0.01, 0.05, 0.1],
                 "offline": {"steps": 2000, "batch_size": 64, "lr": 1e-5},
                 "grpo_betas": [0.0, 0.04, 0.2],
                 "grpo": {"group_size": 16, "prompts_per_step": 32, "iterations": 200,
@@ -80,7 +83,7 @@ class FrontierConfig(ExperimentConfig):
 
         for beta in self.ppo_betas:  # ValueError, one line, for a β < 0 or = 0 where it matters
             PPOTextConfig(**{**self.ppo, "init_kl_coef": beta, "adaptive": False})
-        for beta in self.offline_betas:
+        for beta in self.offline_betas + self.ipo_betas:
             OfflineConfig(method="dpo", beta=beta, **self.offline)
         OfflineConfig(method="simpo", beta=self.simpo_beta, **self.offline)
         OfflineConfig(method="kto", beta=self.kto_beta, **self.offline)
@@ -150,7 +153,7 @@ def reward_kl_frontier(config: FrontierConfig, tracker: Tracker) -> dict[str, fl
         record(f"bon_n{n}", "best-of-n", f"best-of-{n}", float(n), bon[n])
 
     offline_runs = [("dpo", b) for b in config.offline_betas] + \
-        [("ipo", b) for b in config.offline_betas] + \
+        [("ipo", b) for b in config.ipo_betas] + \
         [("simpo", config.simpo_beta), ("kto", config.kto_beta)]
     names = {"dpo": "DPO", "ipo": "IPO", "simpo": "SimPO", "kto": "KTO"}
     for method, beta in offline_runs:
