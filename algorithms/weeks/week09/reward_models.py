@@ -21,18 +21,22 @@ A preference file of the user's (``[data] preferences`` in forge.toml, in the fo
   at its median to see whether the ensemble knows where it is wrong.
 * **Calibration.** P(a ≻ b) = σ(r_a − r_b) of one member and of the ensemble mean, binned
   against the gold outcome: the reliability diagram and ECE (Guo et al. 2017).
-* **Label noise.** An ensemble of shared heads trained on the ``noisy`` annotator's labels
+* **Bag of tokens.** A context-free baseline: r(x, y) = Σ_t u[token_t], one learned number per
+  vocabulary entry, an ensemble of heads on bootstrap resamples; cheap enough to refit many
+  times, so the next two studies use it.
+* **Label noise.** An ensemble of bag-of-tokens models trained on the ``noisy`` annotator's labels
   (a fifth flipped); each training pair's preference strength (the mean over members of
   r(chosen) − r(rejected), Wang et al. 2024) ranks the pairs, and the AUROC says how well low
   strength finds the flipped ones.
 * **Active elicitation.** From ``active_start`` labelled pairs, ``active_rounds`` rounds each
   buy ``active_batch`` more labels of the ``bt`` annotator, chosen at random or where a
-  bootstrap ensemble of shared heads disagrees most (query by committee, Seung et al. 1992);
-  test accuracy against labels spent, over ``n_seeds`` seeds.
+  bootstrap ensemble of bag-of-tokens models disagrees most (query by committee, Seung et al.
+  1992); test accuracy against labels spent, over ``n_seeds`` seeds.
 
-What it can show: the data is a few hundred pairs of short continuations of a small model, and
-the gold reward is a lexicon, so a reward model that learns which words VADER scores can rank
-pairs well; the accuracies are of this task, not of a human-preference data set.
+What it can show: the data is some thousands of pairs of short continuations of a small model,
+and the gold reward is a lexicon, so a reward model that learns which words VADER scores can
+rank pairs well (the bag of tokens is there to say how far that alone goes); the accuracies are
+of this task, not of a human-preference data set.
 """
 
 from __future__ import annotations
@@ -68,15 +72,15 @@ class RewardModelsConfig(ExperimentConfig):
     head_weight_decay: float = 1e-3
     uwo_penalty: float = 1.0
     ece_bins: int = 10
-    active_start: int = 32
-    active_batch: int = 32
-    active_rounds: int = 8
+    active_start: int = 100
+    active_batch: int = 100
+    active_rounds: int = 10
     n_seeds: int = 3
     profiles: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": {"n_members": 2, "steps": 3, "batch_size": 2, "head_steps": 5,
                   "active_start": 1, "active_batch": 1, "active_rounds": 2, "n_seeds": 2},
-        "gpu": {"n_members": 8, "steps": 2000, "batch_size": 64, "active_start": 128,
-                "active_batch": 128, "active_rounds": 12, "n_seeds": 5}}
+        "gpu": {"n_members": 8, "steps": 2000, "batch_size": 64, "active_start": 200,
+                "active_batch": 200, "active_rounds": 12, "n_seeds": 5}}
 
     @model_validator(mode="after")
     def _valid(self) -> RewardModelsConfig:
@@ -166,6 +170,22 @@ def reward_models(config: RewardModelsConfig, tracker: Tracker) -> dict[str, flo
                                                        for a, b in zip(shared_a, shared_b)]))
     summary["shared.test_accuracy"] = accuracy(shared_a.mean(0), shared_b.mean(0))
 
+    # ---- a bag of tokens: a learned reward per token, summed over the sequence, no context
+    # (the prompt's counts cancel within a pair); cheap to refit, so the noise and active
+    # studies use it
+    def bag(rows: list[tuple]) -> np.ndarray:
+        counts = np.zeros((len(rows), base.config.vocab_size), dtype=np.float32)
+        for i, row in enumerate(rows):
+            np.add.at(counts[i], list(row), 1.0)
+        return counts
+
+    g_test_a, g_test_b = bag(test_a), bag(test_b)
+    bags = head_ensemble(bag(chosen), bag(rejected), config.seed)
+    summary["bag.member_accuracy"] = float(np.mean([accuracy(a, b) for a, b in
+                                                    zip(bags @ g_test_a.T, bags @ g_test_b.T)]))
+    summary["bag.test_accuracy"] = accuracy((bags @ g_test_a.T).mean(0),
+                                            (bags @ g_test_b.T).mean(0))
+
     # ---- separate towers: the base model copied and fine-tuned with its head
     sep_a, sep_b, curves = [], [], {}
     for m in range(config.n_members):
@@ -213,17 +233,17 @@ def reward_models(config: RewardModelsConfig, tracker: Tracker) -> dict[str, flo
     # ---- label noise: which training labels does an ensemble trained on them doubt?
     noisy_chosen, noisy_rejected = chosen_rejected(train, config.noisy_annotator)
     flipped = np.array([p.flipped.get(config.noisy_annotator, False) for p in train])
-    fc, fr = feats(noisy_chosen), feats(noisy_rejected)
+    fc, fr = bag(noisy_chosen), bag(noisy_rejected)
     noisy_heads = head_ensemble(fc, fr, config.seed + 100)
     strength, _ = preference_strength(noisy_heads @ fc.T, noisy_heads @ fr.T)
     summary["noise.flip_fraction"] = float(flipped.mean())
     summary["noise.auroc"] = float(np.nan_to_num(label_noise_auroc(strength, flipped), nan=0.5))
-    summary["noise.test_accuracy"] = accuracy((noisy_heads @ f_test_a.T).mean(0),
-                                              (noisy_heads @ f_test_b.T).mean(0))
+    summary["noise.test_accuracy"] = accuracy((noisy_heads @ g_test_a.T).mean(0),
+                                              (noisy_heads @ g_test_b.T).mean(0))
 
-    # ---- active elicitation on the shared tower
+    # ---- active elicitation with the bag-of-tokens model
     pool_c, pool_r = chosen_rejected(train, config.active_annotator)
-    pc, pr = feats(pool_c), feats(pool_r)
+    pc, pr = bag(pool_c), bag(pool_r)
     budgets = [min(len(train), config.active_start + r * config.active_batch)
                for r in range(config.active_rounds + 1)]
     curves_active = {"random": [], "disagreement": []}
@@ -234,7 +254,7 @@ def reward_models(config: RewardModelsConfig, tracker: Tracker) -> dict[str, flo
             row = []
             for r, budget in enumerate(budgets):
                 heads = head_ensemble(pc[labelled], pr[labelled], seed * 1000 + r)
-                row.append(accuracy((heads @ f_test_a.T).mean(0), (heads @ f_test_b.T).mean(0)))
+                row.append(accuracy((heads @ g_test_a.T).mean(0), (heads @ g_test_b.T).mean(0)))
                 if r == len(budgets) - 1:
                     break
                 rest = np.setdiff1d(np.arange(len(train)), labelled)
@@ -277,7 +297,10 @@ def _report(config: RewardModelsConfig, tracker: Tracker, summary: dict[str, flo
          "d_model"],
         ["separate tower: base model fine-tuned with the head", config.n_members,
          round(summary["separate.member_accuracy"], 3),
-         round(summary["separate.test_accuracy"], 3), "all"]])
+         round(summary["separate.test_accuracy"], 3), "all"],
+        ["bag of tokens: a learned reward per token, summed (no context)", config.n_members,
+         round(summary["bag.member_accuracy"], 3), round(summary["bag.test_accuracy"], 3),
+         "vocabulary"]])
     tracker.log_table("rewards/ensemble", ["aggregate (separate towers)", "test accuracy"],
                       [[label, round(summary[f"ensemble.{key}.test_accuracy"], 3)]
                        for key, label in OBJECTIVES])
