@@ -14,10 +14,10 @@ table.
 Measured: how often the judge abstains, its agreement with the gold ordering (and Cohen's κ)
 where it does not, each principle's own agreement, and its agreement with the ``bt`` annotator,
 the synthetic human. Then the question RLAIF asks: a reward model trained on AI labels against
-one trained on human labels. Shared-tower reward models (a linear head on the frozen base
-model's features, ``algorithms.preference.reward_training``) are trained on the train pairs
-labelled by the judge, by ``bt``, by the noisy annotator and by the gold ordering, and scored
-on the test pairs against the gold ordering.
+one trained on human labels. Bag-of-tokens reward models (a learned reward per token of the
+response, summed: ``reward-models``' cheapest model that ranks these pairs) are trained on the
+train pairs labelled by the judge, by ``bt``, by the noisy annotator and by the gold ordering,
+and scored on the test pairs against the gold ordering.
 
 What it can show: the gold reward is itself a sentiment lexicon, so a judge whose first
 principle is a kindness lexicon is measured on how well one lexicon stands in for another; the
@@ -62,7 +62,7 @@ def constitutional_labels(config: ConstitutionalConfig, tracker: Tracker) -> dic
     from algorithms.preference.constitution import (Judgement, LLMJudge, RuleJudge,
                                                     load_constitution)
     from algorithms.preference.pairs import gold_labels, read_pairs
-    from algorithms.preference.reward_training import fit_linear_head, last_token_features
+    from algorithms.preference.reward_training import fit_linear_head
     from algorithms.weeks.week08.common import load_model_artifact
 
     try:
@@ -123,9 +123,13 @@ def constitutional_labels(config: ConstitutionalConfig, tracker: Tracker) -> dic
     test_idx = [i for i, p in enumerate(pairs) if p.split == "test"]
     if not train_idx or not test_idx:
         raise InputError("the preference data needs train and test pairs")
-    rows_a = [pairs[i].prompt + pairs[i].a for i in range(len(pairs))]
-    rows_b = [pairs[i].prompt + pairs[i].b for i in range(len(pairs))]
-    feats_a, feats_b = last_token_features(base, rows_a), last_token_features(base, rows_b)
+    def bag(responses: list[tuple]) -> np.ndarray:  # the response's token counts
+        counts = np.zeros((len(responses), base.config.vocab_size), dtype=np.float32)
+        for i, response in enumerate(responses):
+            np.add.at(counts[i], list(response), 1.0)
+        return counts
+
+    feats_a, feats_b = bag([p.a for p in pairs]), bag([p.b for p in pairs])
     sources = {f"AI labels: {judge.name}": ai, "human labels (bt annotator)": human,
                "noisy human labels (20% flipped)": np.array([p.labels.get("noisy", -1)
                                                               for p in pairs]),
