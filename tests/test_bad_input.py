@@ -154,7 +154,7 @@ def test_sigterm_exits_143_and_ctrl_c_130(project, registry):
 
 
 def test_facts_of_a_week_without_experiments_says_so(project):
-    outcome = forge("facts", "week9")
+    outcome = forge("facts", "week12")
     assert outcome.code == 1 and "no experiments" in outcome.stderr, outcome.stderr
     assert "forge run" not in outcome.stderr
 

@@ -9,8 +9,9 @@ from test_policy_helpers import check_run
 
 WEEKS = (4, 6, 7)
 EXPERIMENTS = {(week, name): exp for week in WEEKS for name, exp in experiments_for(week).items()}
-# the one experiment that trains no algorithm of algorithms.policy (it samples a tabular MDP)
-NO_ALGORITHM = {(4, "off-policy-corrections")}
+# experiments that train no algorithm of algorithms.policy: a tabular MDP sampled, and week 4's
+# language-model half (algorithms.preference's trainers)
+NO_ALGORITHM = {(4, "off-policy-corrections"), (4, "grpo"), (4, "preference-optimization")}
 
 
 @pytest.mark.parametrize("week, name", sorted(EXPERIMENTS))
