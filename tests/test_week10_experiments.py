@@ -45,3 +45,24 @@ def test_grpo_logs_reward_and_the_frontier_has_every_family(runs):
     summary, _ = runs["reward-kl-frontier"]
     assert summary["bon_n1.kl"] == 0.0 and summary["bon_n2.kl"] == pytest.approx(math.log(2) - 0.5)
     assert {"ppo/dynamics"} <= set(runs["ppo-rlhf"][1].figures)
+
+
+@pytest.mark.parametrize("build, needle", [
+    (lambda: experiments_for(4)["preference-optimization"].config.for_profile(
+        "smoke", runs=[("dpo", 0.0)]), "beta must be a finite number > 0"),
+    (lambda: experiments_for(4)["preference-optimization"].config.for_profile(
+        "smoke", runs=[("ipo", -0.5)]), "beta must be a finite number > 0"),
+    (lambda: experiments_for(4)["grpo"].config.for_profile(
+        "smoke", sentiment={"group_size": 1}), "group_size must be an integer >= 2"),
+    (lambda: experiments_for(10)["ppo-rlhf"].config.for_profile(
+        "smoke", ppo={"init_kl_coef": -1.0}), "KL coefficient β must be"),
+    (lambda: experiments_for(10)["reward-kl-frontier"].config.for_profile(
+        "smoke", offline_betas=[0.0]), "beta must be a finite number > 0"),
+])
+def test_a_bad_beta_or_group_size_is_refused_in_one_line(build, needle):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as caught:
+        build()
+    message = caught.value.errors()[0]["msg"]
+    assert needle in message and "\n" not in message
