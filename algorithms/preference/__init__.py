@@ -29,12 +29,23 @@ module               contents                                                pap
 ``reward_model.py`` a scalar head on the LM backbone, the pairwise loss      Ouyang 2022; Touvron
                      −log σ(r_w − r_l − m), ensembles (mean, worst case,     2023; Coste 2024
                      uncertainty-weighted)
+``reward_training``  fitting reward models: a fine-tuned tower, a linear     Ouyang 2022
+                     head on frozen features
+``pairs.py``         the preference file format, read strictly
+``offline.py``       training DPO / IPO / SimPO / KTO on pairs; a policy's   Rafailov 2023
+                     gold reward and KL from sampled completions
+``grpo_training``    GRPO's loop: groups, scores, clipped steps              Shao 2024
+``ppo_text.py``      PPO for text: value head, per-token KL penalty,         Ziegler 2019;
+                     adaptive KL controller, GAE over tokens                 Ouyang 2022
+``constitution.py``  a constitution of principles; the offline rule judge    Bai 2022; Lee 2023
+                     (a stand-in for an LLM judge) and the LLM judge
 ===================  ======================================================  =====================
 
 Items are integers 0..n−1 and comparisons are [winner, loser] rows; strengths θ are natural-log
 and centred (mean 0); the penalty ``alpha`` is choix's ``opt_pairwise``/``opt_rankings``
-convention, −ℓ(θ) + α Σθ². The package namespace is numpy, scipy and VADER only; the four torch
-modules (losses, grpo, best_of_n, reward_model) are imported by their own paths.
+convention, −ℓ(θ) + α Σθ². The package namespace is numpy, scipy and VADER only; the torch modules
+(losses, grpo, best_of_n, reward_model, reward_training, offline, grpo_training, ppo_text) are
+imported by their own paths.
 """
 
 from algorithms.preference.annotators import (Annotations, LengthBias, agreement_rate, annotate,
