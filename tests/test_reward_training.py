@@ -70,3 +70,10 @@ def test_bad_arguments_are_refused():
         train_reward_model(model, [[1]], [], steps=1, batch_size=1, lr=1e-3, seed=0)
     with pytest.raises(ValueError, match="same \\(n, d\\)"):
         fit_linear_head(np.zeros((2, 3)), np.zeros((3, 3)))
+
+
+def test_token_counts_count_each_rows_tokens():
+    from algorithms.preference.reward_training import token_counts
+
+    counts = token_counts([[1, 1, 3], [0]], vocab_size=4)
+    assert counts.tolist() == [[0, 2, 0, 1], [1, 0, 0, 0]]

@@ -191,11 +191,5 @@ def pad_rows(rows: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[np.ndarray
 
 
 def gold_labels(pairs: Sequence[PreferencePair]) -> np.ndarray:
-    """1 where a's gold reward is higher (ties: 0; keep them out of accuracy with
-    :func:`gold_margin`)."""
+    """1 where a's gold reward is higher (ties: 0)."""
     return np.array([int(p.reward_a > p.reward_b) for p in pairs], dtype=np.int8)
-
-
-def gold_margin(pairs: Sequence[PreferencePair]) -> np.ndarray:
-    """|r_a − r_b| of each pair."""
-    return np.array([abs(p.reward_a - p.reward_b) for p in pairs])

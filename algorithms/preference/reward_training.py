@@ -10,8 +10,9 @@ by AdamW on minibatches of pairs drawn without replacement each epoch.
 * :func:`train_reward_model` fine-tunes a :class:`~algorithms.preference.reward_model.RewardModel`
   end to end: the *separate tower*, a backbone of its own initialised from the base model, as
   InstructGPT's 6B reward model is initialised from a supervised policy.
-* :func:`fit_linear_head` fits r(x, y) = w · h(x, y) on features h computed once by a frozen
-  backbone: the *shared tower*, whose features are the policy's own; only d numbers are learned
+* :func:`fit_linear_head` fits r(x, y) = w · h(x, y) on fixed features h: a frozen
+  backbone's (:func:`last_token_features`), or the token counts of a bag of tokens
+  (:func:`token_counts`). With a backbone's features it is the *shared tower*, whose features are the policy's own; only d numbers are learned
   (the bias cancels in every difference). Cheap enough to refit many times, which is what
   ensembles of bootstrap resamples and active elicitation need.
 """
@@ -108,6 +109,16 @@ def last_token_features(backbone, rows: Sequence[Sequence[int]], batch_size: int
         out.append(hidden[torch.arange(len(ids), device=device), lengths - 1].float().cpu())
     backbone.train(was_training)
     return torch.cat(out).numpy()
+
+
+def token_counts(rows: Sequence[Sequence[int]], vocab_size: int) -> np.ndarray:
+    """Each row's count of every token, ``(n, vocab_size)``: the features of a bag-of-tokens
+    reward r = Σ_t u[token_t] = u · counts, fitted by :func:`fit_linear_head`. Tokens a pair's
+    two rows share (its prompt) cancel in every difference."""
+    counts = np.zeros((len(rows), vocab_size), dtype=np.float32)
+    for i, row in enumerate(rows):
+        np.add.at(counts[i], list(row), 1.0)
+    return counts
 
 
 def fit_linear_head(chosen: np.ndarray, rejected: np.ndarray, steps: int = 300,

@@ -28,9 +28,9 @@ from typing import Any, ClassVar
 
 from pydantic import model_validator
 
-from algorithms.experiment import ExperimentConfig, InputError, Tracker, experiment
-from algorithms.weeks.week04.preference_optimization import PAIRS_ARTIFACT
+from algorithms.experiment import ExperimentConfig, Tracker, experiment
 from algorithms.weeks.week08.common import BASE_MODEL
+from algorithms.weeks.week09.common import PAIRS_ARTIFACT
 
 UNITS = {"*gold_reward": "VADER compound", "*kl": "nats", "*length": "tokens",
          "*exact_match": "", "*reward": ""}
@@ -108,30 +108,15 @@ def _sentiment(config: GRPOStudyConfig, tracker: Tracker) -> dict[str, float]:
     import torch
 
     from algorithms.harness import mean_ci
-    from algorithms.preference import gold_reward
     from algorithms.preference.grpo_training import GRPOConfig, train_grpo
-    from algorithms.preference.offline import sample_gold_and_kl
-    from algorithms.preference.pairs import read_pairs
-    from algorithms.weeks.week08.common import eot_of, load_model_artifact
+    from algorithms.weeks.week09.common import SentimentTask
 
-    base, _, tokenizer = load_model_artifact(tracker, BASE_MODEL)
-    try:
-        pairs = read_pairs(tracker.use_artifact(PAIRS_ARTIFACT))
-    except ValueError as error:
-        raise InputError(str(error)) from None
-    train = list(dict.fromkeys(p.prompt for p in pairs if p.split == "train"))
-    test = list(dict.fromkeys(p.prompt for p in pairs if p.split == "test"))
-    if not train or not test:
-        raise InputError("the preference data needs train and test prompts")
-    eot = eot_of(tokenizer)
+    task = SentimentTask(tracker)
+    base = task.base
     max_new = GRPOConfig(**config.sentiment).max_new_tokens
 
-    def reward(prompts: Any, completions: Any) -> np.ndarray:
-        return gold_reward([tokenizer.decode(list(c)) if c else "" for c in completions])
-
     def judge(policy: Any, seed: int) -> dict[str, float]:
-        return sample_gold_and_kl(policy, base, test, config.n_eval_samples, max_new,
-                                  tokenizer.decode, gold_reward, eot, seed).means()
+        return task.judge(policy, config.n_eval_samples, max_new, seed).means()
 
     seeds = range(config.seed, config.seed + config.n_seeds)
     base_scores = [judge(base, seed) for seed in seeds]
@@ -143,9 +128,9 @@ def _sentiment(config: GRPOStudyConfig, tracker: Tracker) -> dict[str, float]:
         for seed in seeds:
             torch.manual_seed(seed)
             policy = copy.deepcopy(base)
-            history = train_grpo(policy, base, train, reward,
+            history = train_grpo(policy, base, task.train, task.score,
                                  GRPOConfig(**{**config.sentiment, "loss_type": loss_type,
-                                               "seed": seed}), eos_id=eot)
+                                               "seed": seed}), eos_id=task.eot)
             _log_history(tracker, f"grpo/sentiment/{loss_type}/seed{seed}", history)
             rewards.append([row["reward"] for row in history])
             scores.append(judge(policy, seed))

@@ -38,8 +38,8 @@ from pydantic import model_validator
 
 from algorithms.experiment import ExperimentConfig, InputError, Tracker, experiment
 from algorithms.weeks.week08.common import BASE_MODEL
+from algorithms.weeks.week09.common import PAIRS_ARTIFACT
 
-PAIRS_ARTIFACT = "prefs:sentiment-pairs"  # week 9's; named here so week 4 imports nothing of it
 
 UNITS = {"*preference_accuracy": "", "*gold_reward": "VADER compound", "*kl": "nats",
          "*length": "tokens", "*_delta": "nats"}
@@ -106,22 +106,13 @@ def preference_optimization(config: PreferenceOptimizationConfig, tracker: Track
     import torch
 
     from algorithms.harness import Measurement, Method, curve_of, mean_ci, run_seed_study
-    from algorithms.preference import gold_reward
     from algorithms.preference.offline import (OfflineConfig, implicit_accuracy, pair_logps,
-                                               sample_gold_and_kl, train_offline)
-    from algorithms.preference.pairs import (check_vocabulary, gold_labels, read_meta,
-                                             read_pairs)
-    from algorithms.weeks.week08.common import eot_of, load_model_artifact
+                                               train_offline)
+    from algorithms.preference.pairs import gold_labels
+    from algorithms.weeks.week09.common import SentimentTask
 
-    base, _, tokenizer = load_model_artifact(tracker, BASE_MODEL)
-    configured = tracker.data_file("preferences")
-    source = configured if configured is not None else tracker.use_artifact(PAIRS_ARTIFACT)
-    try:
-        pairs = read_pairs(source)
-        meta = read_meta(source if source.is_dir() else source.parent)
-        check_vocabulary(pairs, base.config.vocab_size, meta["vocab_size"], "the policy")
-    except ValueError as error:
-        raise InputError(str(error)) from None
+    task = SentimentTask(tracker)
+    base, pairs = task.base, task.pairs
     train = [p for p in pairs if p.split == "train" and config.annotator in p.labels]
     test = [p for p in pairs if p.split == "test" and p.a and p.b]
     if len(train) < 2 or not test:
@@ -136,14 +127,9 @@ def preference_optimization(config: PreferenceOptimizationConfig, tracker: Track
     oriented = [(x, a, b) if better else (x, b, a) for (x, a, b), better in zip(test_pairs,
                                                                               gold_test)]
     ref_chosen, ref_rejected = pair_logps(base, oriented)
-    prompts = list(dict.fromkeys(p.prompt for p in test))
-    eot = eot_of(tokenizer)
 
     def judge(policy: Any, seed: int) -> dict[str, float]:
-        samples = sample_gold_and_kl(policy, base, prompts, config.n_eval_samples,
-                                     config.max_new_tokens, tokenizer.decode, gold_reward, eot,
-                                     seed)
-        return samples.means()
+        return task.judge(policy, config.n_eval_samples, config.max_new_tokens, seed).means()
 
     summary: dict[str, float] = {"data.train_pairs": float(len(train)),
                                  "data.test_pairs": float(len(test))}

@@ -2,8 +2,9 @@
 miniature): prompts are the openings of held-out TinyStories stories, the policy is week 8's base
 model, and the gold reward of a continuation is VADER's compound sentiment of its text
 (``algorithms.preference.gold_reward``). The preference data of ``preference-data`` is stored as
-the artifact :data:`PAIRS_ARTIFACT` (``algorithms.preference.pairs``); the reward models,
-DPO-family and RLHF experiments load it by name.
+the artifact :data:`PAIRS_ARTIFACT` (``algorithms.preference.pairs``); the reward models and
+the DPO-family, GRPO and RLHF experiments of weeks 4, 9 and 10 load it with :func:`load_pairs`
+(or a user's file, ``[data] preferences``) and share :class:`SentimentTask`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from algorithms.experiment import InputError, Tracker
+from algorithms.weeks.week08.common import BASE_MODEL
 
 PAIRS_ARTIFACT = "prefs:sentiment-pairs"
 """Pairs of base-model continuations of story openings, gold rewards and synthetic labels."""
@@ -74,3 +78,53 @@ def sample_continuations(model: Any, prompts: Sequence[Sequence[int]], n_samples
 
 def decode(tokenizer: Any, ids: Sequence[int]) -> str:
     return tokenizer.decode(list(ids)) if ids else ""
+
+
+def load_pairs(tracker: Tracker, vocab_size: int, what: str = "the model") -> list[Any]:
+    """The preference pairs: the user's file when ``[data] preferences`` names one, else the
+    artifact; InputError (one line) when they are malformed or were tokenized for another
+    vocabulary than ``what``'s."""
+    from algorithms.preference.pairs import check_vocabulary, read_meta, read_pairs
+
+    configured = tracker.data_file("preferences")
+    source = configured if configured is not None else tracker.use_artifact(PAIRS_ARTIFACT)
+    try:
+        pairs = read_pairs(source)
+        meta = read_meta(source if source.is_dir() else source.parent)
+        check_vocabulary(pairs, vocab_size, meta["vocab_size"], what)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    return pairs
+
+
+class SentimentTask:
+    """The base model (also the frozen reference), its tokenizer, the pairs of
+    :func:`load_pairs` and their train and test prompts (story openings, all of one length)."""
+
+    def __init__(self, tracker: Tracker):
+        from algorithms.weeks.week08.common import eot_of, load_model_artifact
+
+        self.base, _, self.tokenizer = load_model_artifact(tracker, BASE_MODEL)
+        self.pairs = load_pairs(tracker, self.base.config.vocab_size, "the policy")
+        self.train = list(dict.fromkeys(p.prompt for p in self.pairs if p.split == "train"))
+        self.test = list(dict.fromkeys(p.prompt for p in self.pairs if p.split == "test"))
+        if not self.train or not self.test:
+            raise InputError("the preference data needs train and test prompts")
+        self.eot = eot_of(self.tokenizer)
+
+    def decode(self, ids: Any) -> str:
+        return self.tokenizer.decode(list(ids)) if len(ids) else ""
+
+    def score(self, prompts: Any, completions: Any) -> Any:
+        """The gold reward (VADER compound) of each completion's text."""
+        from algorithms.preference import gold_reward
+
+        return gold_reward([self.decode(c) for c in completions])
+
+    def judge(self, policy: Any, n_samples: int, max_new_tokens: int, seed: int) -> Any:
+        """``PolicySamples`` of ``policy`` on the test prompts: gold reward, KL, length."""
+        from algorithms.preference import gold_reward
+        from algorithms.preference.offline import sample_gold_and_kl
+
+        return sample_gold_and_kl(policy, self.base, self.test, n_samples, max_new_tokens,
+                                  self.decode, gold_reward, self.eot, seed)

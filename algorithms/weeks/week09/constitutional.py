@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 
 from algorithms.experiment import ExperimentConfig, InputError, Tracker, experiment
 from algorithms.weeks.week08.common import BASE_MODEL
-from algorithms.weeks.week09.common import PAIRS_ARTIFACT
+from algorithms.weeks.week09.common import PAIRS_ARTIFACT, load_pairs
 
 UNITS = {"*agreement": "", "*kappa": "", "*fraction": "", "*accuracy": ""}
 
@@ -61,16 +61,17 @@ def constitutional_labels(config: ConstitutionalConfig, tracker: Tracker) -> dic
     from algorithms.preference import cohen_kappa
     from algorithms.preference.constitution import (Judgement, LLMJudge, RuleJudge,
                                                     load_constitution)
-    from algorithms.preference.pairs import gold_labels, read_pairs
-    from algorithms.preference.reward_training import fit_linear_head
+    from algorithms.preference.pairs import gold_labels
+    from algorithms.preference.reward_training import fit_linear_head, token_counts
     from algorithms.weeks.week08.common import load_model_artifact
 
     try:
         constitution = load_constitution(config.constitution) if config.constitution \
             else load_constitution()
-        pairs = read_pairs(tracker.use_artifact(PAIRS_ARTIFACT))
     except ValueError as error:
         raise InputError(str(error)) from None
+    base, _, _ = load_model_artifact(tracker, BASE_MODEL)
+    pairs = load_pairs(tracker, base.config.vocab_size)
     ask = tracker.llm_judge()
     if ask is not None:  # the configured LLM judges the first llm_pairs pairs; the rest abstain
         judge = LLMJudge(constitution, ask)
@@ -118,18 +119,12 @@ def constitutional_labels(config: ConstitutionalConfig, tracker: Tracker) -> dic
         rows)
 
     # ---- reward models from each source of labels (shared tower), scored against gold
-    base, _, _ = load_model_artifact(tracker, BASE_MODEL)
     train_idx = [i for i, p in enumerate(pairs) if p.split == "train"]
     test_idx = [i for i, p in enumerate(pairs) if p.split == "test"]
     if not train_idx or not test_idx:
         raise InputError("the preference data needs train and test pairs")
-    def bag(responses: list[tuple]) -> np.ndarray:  # the response's token counts
-        counts = np.zeros((len(responses), base.config.vocab_size), dtype=np.float32)
-        for i, response in enumerate(responses):
-            np.add.at(counts[i], list(response), 1.0)
-        return counts
-
-    feats_a, feats_b = bag([p.a for p in pairs]), bag([p.b for p in pairs])
+    feats_a = token_counts([p.a for p in pairs], base.config.vocab_size)
+    feats_b = token_counts([p.b for p in pairs], base.config.vocab_size)
     sources = {f"AI labels: {judge.name}": ai, "human labels (bt annotator)": human,
                "noisy human labels (20% flipped)": np.array([p.labels.get("noisy", -1)
                                                               for p in pairs]),

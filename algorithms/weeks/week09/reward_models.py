@@ -47,7 +47,7 @@ from pydantic import model_validator
 
 from algorithms.experiment import ExperimentConfig, InputError, Tracker, experiment
 from algorithms.weeks.week08.common import BASE_MODEL
-from algorithms.weeks.week09.common import ANNOTATORS, PAIRS_ARTIFACT
+from algorithms.weeks.week09.common import ANNOTATORS, PAIRS_ARTIFACT, load_pairs
 
 UNITS = {"*accuracy": "", "*ece": "", "*auroc": "", "*fraction": "", "*disagreement": "reward"}
 
@@ -107,23 +107,15 @@ def reward_models(config: RewardModelsConfig, tracker: Tracker) -> dict[str, flo
     import torch
 
     from algorithms.preference import label_noise_auroc, preference_strength, reliability
-    from algorithms.preference.pairs import (check_vocabulary, chosen_rejected, gold_labels,
-                                             read_meta, read_pairs)
+    from algorithms.preference.pairs import chosen_rejected, gold_labels
     from algorithms.preference.reward_model import RewardModel, ensemble_reward
     from algorithms.preference.reward_training import (fit_linear_head, last_token_features,
-                                                       rewards_of, train_reward_model)
+                                                       rewards_of, token_counts,
+                                                       train_reward_model)
     from algorithms.weeks.week08.common import load_model_artifact
 
     base, _, tokenizer = load_model_artifact(tracker, BASE_MODEL)
-    configured = tracker.data_file("preferences")  # [data] preferences, if the user gave one
-    source = configured if configured is not None else tracker.use_artifact(PAIRS_ARTIFACT)
-    try:
-        pairs = read_pairs(source)
-        meta = read_meta(source if source.is_dir() else source.parent)
-        check_vocabulary(pairs, base.config.vocab_size, meta["vocab_size"],
-                         "the reward model's backbone")
-    except ValueError as error:
-        raise InputError(str(error)) from None
+    pairs = load_pairs(tracker, base.config.vocab_size, "the reward model's backbone")
     train = [p for p in pairs if p.split == "train"]
     test = [p for p in pairs if p.split == "test"]
     if not train or not test:
@@ -174,10 +166,7 @@ def reward_models(config: RewardModelsConfig, tracker: Tracker) -> dict[str, flo
     # (the prompt's counts cancel within a pair); cheap to refit, so the noise and active
     # studies use it
     def bag(rows: list[tuple]) -> np.ndarray:
-        counts = np.zeros((len(rows), base.config.vocab_size), dtype=np.float32)
-        for i, row in enumerate(rows):
-            np.add.at(counts[i], list(row), 1.0)
-        return counts
+        return token_counts(rows, base.config.vocab_size)
 
     g_test_a, g_test_b = bag(test_a), bag(test_b)
     bags = head_ensemble(bag(chosen), bag(rejected), config.seed)
@@ -187,7 +176,7 @@ def reward_models(config: RewardModelsConfig, tracker: Tracker) -> dict[str, flo
                                             (bags @ g_test_b.T).mean(0))
 
     # ---- separate towers: the base model copied and fine-tuned with its head
-    sep_a, sep_b, curves = [], [], {}
+    sep_a, sep_b = [], []
     for m in range(config.n_members):
         torch.manual_seed(config.seed + m)
         model = RewardModel(copy.deepcopy(base))
@@ -197,8 +186,8 @@ def reward_models(config: RewardModelsConfig, tracker: Tracker) -> dict[str, flo
             tracker.log({f"{prefix}/{k}": row[k] for k in ("loss", "accuracy")},
                         step=int(row["step"]), x="train_step")
 
-        curves[m] = train_reward_model(model, chosen, rejected, config.steps, config.batch_size,
-                                       config.lr, config.seed + m, on_log=on_log)
+        train_reward_model(model, chosen, rejected, config.steps, config.batch_size, config.lr,
+                           config.seed + m, on_log=on_log)
         sep_a.append(rewards_of(model, test_a))
         sep_b.append(rewards_of(model, test_b))
         del model

@@ -1,4 +1,5 @@
-"""Week 10: PPO for language models, on the controlled-sentiment task of week 9 (``common.py``).
+"""Week 10: PPO for language models, on the controlled-sentiment task of week 9
+(``algorithms.weeks.week09.common``).
 
 * ``ppo_rlhf.py`` (``ppo-rlhf``): RLHF by PPO with the adaptive KL controller; the dynamics of
   score, KL, β, entropy and length over training; held-out gold reward and KL.

@@ -32,7 +32,7 @@ from pydantic import model_validator
 
 from algorithms.experiment import ExperimentConfig, InputError, Tracker, experiment
 from algorithms.weeks.week08.common import BASE_MODEL
-from algorithms.weeks.week10.common import PAIRS_ARTIFACT
+from algorithms.weeks.week09.common import PAIRS_ARTIFACT
 
 UNITS = {"*gold_reward": "VADER compound", "*kl": "nats", "*length": "tokens"}
 
@@ -108,7 +108,7 @@ def reward_kl_frontier(config: FrontierConfig, tracker: Tracker) -> dict[str, fl
     from algorithms.preference.grpo_training import GRPOConfig, train_grpo
     from algorithms.preference.offline import OfflineConfig, train_offline
     from algorithms.preference.ppo_text import PolicyWithValue, PPOTextConfig, train_ppo_text
-    from algorithms.weeks.week10.common import SentimentTask
+    from algorithms.weeks.week09.common import SentimentTask
 
     task = SentimentTask(tracker)
     max_new = PPOTextConfig(**config.ppo).max_new_tokens

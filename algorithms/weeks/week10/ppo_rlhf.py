@@ -22,7 +22,7 @@ from pydantic import model_validator
 
 from algorithms.experiment import ExperimentConfig, Tracker, experiment
 from algorithms.weeks.week08.common import BASE_MODEL
-from algorithms.weeks.week10.common import PAIRS_ARTIFACT
+from algorithms.weeks.week09.common import PAIRS_ARTIFACT
 
 UNITS = {"*gold_reward": "VADER compound", "*kl": "nats", "*beta": "", "*entropy": "nats",
          "*length": "tokens"}
@@ -67,7 +67,7 @@ def ppo_rlhf(config: PPORLHFConfig, tracker: Tracker) -> dict[str, float]:
     from algorithms.harness import mean_ci
     from algorithms.plotting import band_figure
     from algorithms.preference.ppo_text import PolicyWithValue, PPOTextConfig, train_ppo_text
-    from algorithms.weeks.week10.common import SentimentTask
+    from algorithms.weeks.week09.common import SentimentTask
 
     task = SentimentTask(tracker)
     ppo = PPOTextConfig(**config.ppo)
