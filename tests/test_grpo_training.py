@@ -1,5 +1,5 @@
-"""GRPO training (``algorithms.preference.grpo_training``): the per-token log-probs it reads, and
-a tiny LM learning to emit a rewarded token, with the reward (not the loss) rising."""
+"""GRPO training (``algorithms.preference.grpo_training``): a tiny LM learning to emit a rewarded
+token, with the reward (not the loss) rising."""
 
 from __future__ import annotations
 
@@ -11,23 +11,13 @@ import torch
 
 from algorithms.lm.config import LMConfig
 from algorithms.lm.model import LanguageModel
-from algorithms.preference.grpo_training import GRPOConfig, completion_token_logps, train_grpo
+from algorithms.preference.grpo_training import GRPOConfig, train_grpo
 
 
 def _model(seed: int = 0) -> LanguageModel:
     torch.manual_seed(seed)
     return LanguageModel(LMConfig(vocab_size=8, d_model=16, n_layers=1, n_heads=2,
                                   max_seq_len=16, multiple_of=8))
-
-
-def test_token_logps_are_the_completions_and_padding_is_masked():
-    model = _model()
-    logps, mask = completion_token_logps(model, [1, 2], [[3, 4], [5]], width=2)
-    assert mask.tolist() == [[1.0, 1.0], [1.0, 0.0]]
-    with torch.no_grad():
-        full = torch.log_softmax(model(torch.tensor([[1, 2, 3]])), -1)[0]
-    assert logps[0, 0].item() == pytest.approx(float(full[1, 3]), abs=1e-5)
-    assert logps[0, 1].item() == pytest.approx(float(full[2, 4]), abs=1e-5)
 
 
 def test_grpo_raises_the_reward_of_a_tiny_model():

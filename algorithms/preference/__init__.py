@@ -32,6 +32,8 @@ module               contents                                                pap
 ``reward_training``  fitting reward models: a fine-tuned tower, a linear     Ouyang 2022
                      head on frozen features
 ``pairs.py``         the preference file format, read strictly
+``sequences.py``     prompt ⧺ completion batches and log π(y_t | x, y_<t)
+                     of their tokens: what every trainer below reads
 ``offline.py``       training DPO / IPO / SimPO / KTO on pairs; a policy's   Rafailov 2023
                      gold reward and KL from sampled completions
 ``grpo_training``    GRPO's loop: groups, scores, clipped steps              Shao 2024
@@ -44,8 +46,8 @@ module               contents                                                pap
 Items are integers 0..n−1 and comparisons are [winner, loser] rows; strengths θ are natural-log
 and centred (mean 0); the penalty ``alpha`` is choix's ``opt_pairwise``/``opt_rankings``
 convention, −ℓ(θ) + α Σθ². The package namespace is numpy, scipy and VADER only; the torch modules
-(losses, grpo, best_of_n, reward_model, reward_training, offline, grpo_training, ppo_text) are
-imported by their own paths.
+(losses, grpo, best_of_n, reward_model, reward_training, sequences, offline, grpo_training,
+ppo_text) are imported by their own paths.
 """
 
 from algorithms.preference.annotators import (Annotations, LengthBias, agreement_rate, annotate,

@@ -21,10 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import Tensor
 
 from algorithms.preference.grpo import LOSS_TYPES, group_advantages, grpo_loss
+from algorithms.preference.sequences import completion_batch, completion_token_logps
 
 RewardFn = Callable[[Sequence[Sequence[int]], Sequence[Sequence[int]]], np.ndarray]
 """(prompts, completions) → one reward per completion."""
@@ -64,22 +63,6 @@ class GRPOConfig:
                              "max_new_tokens must be >= 1; lr and clip_eps > 0")
 
 
-def completion_token_logps(model, prompt: Sequence[int], completions: Sequence[Sequence[int]],
-                           width: int) -> tuple[Tensor, Tensor]:
-    """Per-token log π(o_t | q, o_<t) of each completion of one prompt, ``(G, width)``, and the
-    mask of real tokens (right padding), for completions of at most ``width`` tokens."""
-    device = next(model.parameters()).device
-    ids = torch.zeros(len(completions), len(prompt) + width, dtype=torch.long, device=device)
-    ids[:, :len(prompt)] = torch.as_tensor(list(prompt), device=device)
-    mask = torch.zeros(len(completions), width, device=device)
-    for i, c in enumerate(completions):
-        ids[i, len(prompt):len(prompt) + len(c)] = torch.as_tensor(list(c), device=device)
-        mask[i, :len(c)] = 1.0
-    logits = model(ids[:, :-1]).float()[:, len(prompt) - 1:]  # the rows predicting o_1..o_width
-    logps = F.log_softmax(logits, dim=-1).gather(-1, ids[:, len(prompt):, None]).squeeze(-1)
-    return logps, mask
-
-
 def train_grpo(policy, reference, prompts: Sequence[Sequence[int]], reward: RewardFn,
                config: GRPOConfig, eos_id: int | None = None,
                on_log: Callable[[dict[str, float]], None] | None = None
@@ -108,18 +91,18 @@ def train_grpo(policy, reference, prompts: Sequence[Sequence[int]], reward: Rewa
                                     [o for group in groups for o in group]), dtype=np.float64)
         advantages = group_advantages(torch.as_tensor(rewards, dtype=torch.float32), G)
         width = max(1, max(len(o) for group in groups for o in group))
+        batches = [completion_batch([q] * G, group, device, width)  # one per prompt: lengths vary
+                   for q, group in zip(batch_prompts, groups)]
         with torch.no_grad():
-            old = [completion_token_logps(policy, q, g, width) for q, g in zip(batch_prompts,
-                                                                               groups)]
-            ref = [completion_token_logps(reference, q, g, width)[0] if config.beta > 0 else None
-                   for q, g in zip(batch_prompts, groups)]
+            old = [completion_token_logps(policy, batch) for batch in batches]
+            ref = [completion_token_logps(reference, batch)[0] if config.beta > 0 else None
+                   for batch in batches]
         old_logps = torch.cat([o[0] for o in old])
         mask = torch.cat([o[1] for o in old])
         ref_logps = torch.cat(ref) if config.beta > 0 else None
         policy.train()
         for _ in range(config.updates_per_batch):
-            logps = torch.cat([completion_token_logps(policy, q, g, width)[0]
-                               for q, g in zip(batch_prompts, groups)])
+            logps = torch.cat([completion_token_logps(policy, batch)[0] for batch in batches])
             loss, stats = grpo_loss(logps, old_logps, advantages.to(logps.device), mask,
                                     ref_logps, config.beta, config.clip_eps,
                                     loss_type=config.loss_type,

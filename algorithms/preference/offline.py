@@ -6,8 +6,8 @@ the losses read is
 
     log π(y | x) = Σ_{t=|x|}^{|x|+|y|−1} log π(s_t | s_<t),   s = x ⧺ y,
 
-the completion's tokens only (:func:`completion_logps`, one forward pass over the right-padded
-batch). The reference's log-probabilities are computed once, before training, since π_ref is
+the completion's tokens only (``sequences.sequence_logps``, one forward pass over the
+right-padded batch). The reference's log-probabilities are computed once, before training, since π_ref is
 frozen (as TRL's ``precompute_ref_log_probs``). KTO (Ethayarajh et al. 2024) is unpaired: each
 pair gives a desirable y_w and an undesirable y_l, and its reference point is estimated on the
 batch's mismatched pairs (x_i, y_{j(i)}), j(i) = (i − 1) mod B (``kto_mismatched_index``).
@@ -27,40 +27,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from algorithms.preference.losses import (check_positive, dpo_loss, ipo_loss, kto_loss,
                                           kto_mismatched_index, simpo_loss)
+from algorithms.preference.sequences import completion_batch, sequence_logps
 
 METHODS = ("dpo", "ipo", "simpo", "kto")
 
 Pair = tuple[Sequence[int], Sequence[int], Sequence[int]]
 """(prompt, chosen completion, rejected completion) as token ids."""
-
-
-def _batch(prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]], device: str
-           ) -> tuple[Tensor, Tensor, Tensor]:
-    """(ids (B, T) right-padded with 0, prompt lengths (B,), completion lengths (B,))."""
-    rows = [list(p) + list(c) for p, c in zip(prompts, completions)]
-    width = max(len(r) for r in rows)
-    ids = torch.zeros(len(rows), width, dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, :len(row)] = torch.tensor(row)
-    return (ids.to(device), torch.tensor([len(p) for p in prompts], device=device),
-            torch.tensor([len(c) for c in completions], device=device))
-
-
-def completion_logps(model, ids: Tensor, prompt_lengths: Tensor, completion_lengths: Tensor
-                     ) -> Tensor:
-    """log π(y | x) of each row, ``(B,)``: the sum of the completion tokens' log-probabilities
-    (positions prompt_length .. prompt_length + completion_length − 1); padding is ignored."""
-    logits = model(ids[:, :-1]).float()
-    token_logps = F.log_softmax(logits, dim=-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
-    positions = torch.arange(1, ids.shape[1], device=ids.device)[None]  # target positions
-    start = prompt_lengths[:, None]
-    mask = (positions >= start) & (positions < start + completion_lengths[:, None])
-    return (token_logps * mask).sum(-1)
 
 
 @dataclass(frozen=True)
@@ -99,8 +75,8 @@ def pair_logps(model, pairs: Sequence[Pair], batch_size: int = 64) -> tuple[np.n
     for i in range(0, len(pairs), batch_size):
         chunk = pairs[i:i + batch_size]
         for side, out in ((1, chosen), (2, rejected)):
-            ids, p_len, c_len = _batch([p[0] for p in chunk], [p[side] for p in chunk], device)
-            out.append(completion_logps(model, ids, p_len, c_len).cpu().numpy())
+            batch = completion_batch([p[0] for p in chunk], [p[side] for p in chunk], device)
+            out.append(sequence_logps(model, batch).cpu().numpy())
     model.train(was_training)
     return np.concatenate(chosen), np.concatenate(rejected)
 
@@ -108,10 +84,9 @@ def pair_logps(model, pairs: Sequence[Pair], batch_size: int = 64) -> tuple[np.n
 def _loss(config: OfflineConfig, policy, reference, chunk: Sequence[Pair], ref_w: Tensor,
           ref_l: Tensor, device: str) -> tuple[Tensor, dict[str, float]]:
     prompts = [p[0] for p in chunk]
-    ids_w, p_len, len_w = _batch(prompts, [p[1] for p in chunk], device)
-    ids_l, _, len_l = _batch(prompts, [p[2] for p in chunk], device)
-    logp_w = completion_logps(policy, ids_w, p_len, len_w)
-    logp_l = completion_logps(policy, ids_l, p_len, len_l)
+    chosen = completion_batch(prompts, [p[1] for p in chunk], device)
+    rejected = completion_batch(prompts, [p[2] for p in chunk], device)
+    logp_w, logp_l = sequence_logps(policy, chosen), sequence_logps(policy, rejected)
     extra = {"logps/chosen": float(logp_w.detach().mean()),
              "logps/rejected": float(logp_l.detach().mean())}
     if config.method == "dpo":
@@ -119,15 +94,16 @@ def _loss(config: OfflineConfig, policy, reference, chunk: Sequence[Pair], ref_w
     elif config.method == "ipo":
         loss, stats = ipo_loss(logp_w, logp_l, ref_w, ref_l, config.beta)
     elif config.method == "simpo":
-        loss, stats = simpo_loss(logp_w, logp_l, len_w.clamp(min=1).float(),
-                                 len_l.clamp(min=1).float(), config.beta, config.gamma)
+        loss, stats = simpo_loss(logp_w, logp_l, chosen.completion_lengths.clamp(min=1).float(),
+                                 rejected.completion_lengths.clamp(min=1).float(), config.beta,
+                                 config.gamma)
     else:  # kto: 2B unpaired examples, desirable first
         j = kto_mismatched_index(2 * len(chunk)).tolist()
         completions = [p[1] for p in chunk] + [p[2] for p in chunk]
-        ids_kl, p_kl, c_kl = _batch(prompts + prompts, [completions[k] for k in j], device)
-        policy_kl = completion_logps(policy, ids_kl, p_kl, c_kl)
+        mismatched = completion_batch(prompts + prompts, [completions[k] for k in j], device)
+        policy_kl = sequence_logps(policy, mismatched)
         with torch.no_grad():
-            reference_kl = completion_logps(reference, ids_kl, p_kl, c_kl)
+            reference_kl = sequence_logps(reference, mismatched)
         desirable = torch.arange(2 * len(chunk), device=device) < len(chunk)
         loss, kto_stats = kto_loss(torch.cat([logp_w, logp_l]), torch.cat([ref_w, ref_l]),
                                    desirable, policy_kl, reference_kl, config.beta)
@@ -226,12 +202,12 @@ def sample_gold_and_kl(policy, reference, prompts: Sequence[Sequence[int]], n_sa
         new = generate(policy, rows, max_new_tokens, Sampling(temperature=temperature),
                        eos_id=eos_id, generator=generator)
         completions.append(new)
-        ids, p_len, c_len = _batch([prompt] * n_samples, new, device)
-        if ids.shape[1] < 2:
+        batch = completion_batch([prompt] * n_samples, new, device)
+        if batch.ids.shape[1] < 2:  # nothing predicted: a one-token prompt, empty completions
             kl_rows.append(np.zeros(n_samples))
             continue
-        kl_rows.append((completion_logps(policy, ids, p_len, c_len)
-                        - completion_logps(reference, ids, p_len, c_len)).cpu().numpy())
+        kl_rows.append((sequence_logps(policy, batch)
+                        - sequence_logps(reference, batch)).cpu().numpy())
     texts = [[decode(c) if c else "" for c in group] for group in completions]
     rewards = gold([t for group in texts for t in group]).reshape(len(prompts), n_samples)
     lengths = np.array([[len(c) for c in group] for group in completions], dtype=float)

@@ -44,10 +44,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from algorithms.lm.model import LanguageModel
+from algorithms.preference.sequences import CompletionBatch, completion_batch, target_logps
 
 ScoreFn = Callable[[Sequence[Sequence[int]], Sequence[Sequence[int]]], np.ndarray]
 """(prompts, completions) → one score per completion."""
@@ -137,32 +137,18 @@ def whiten(x: Tensor, mask: Tensor, shift_mean: bool = True) -> Tensor:
     return (out if shift_mean else out + mean) * mask
 
 
-def _rows(prompt_len: int, prompts: Tensor, completions: Sequence[Sequence[int]], width: int
-          ) -> tuple[Tensor, Tensor]:
-    ids = torch.zeros(len(completions), prompt_len + width, dtype=torch.long,
-                      device=prompts.device)
-    ids[:, :prompt_len] = prompts
-    mask = torch.zeros(len(completions), width, device=prompts.device)
-    for i, c in enumerate(completions):
-        ids[i, prompt_len:prompt_len + len(c)] = torch.as_tensor(list(c), device=prompts.device)
-        mask[i, :len(c)] = 1.0
-    return ids, mask
-
-
-def _token_terms(model: nn.Module, ids: Tensor, prompt_len: int, with_value: bool
+def _token_terms(model: nn.Module, batch: CompletionBatch, with_value: bool
                  ) -> tuple[Tensor, Tensor | None, Tensor]:
     """log π of the completion tokens ``(B, W)``, their values V(s_t) (or None) and the
     per-token entropy of π."""
+    ids = batch.ids
     if with_value:
         logits, values = model(ids[:, :-1])
-        values = values[:, prompt_len - 1:]
+        values = batch.completion_part(values)
     else:
         logits, values = model(ids[:, :-1]), None
-    logits = logits.float()[:, prompt_len - 1:]
-    log_probs = F.log_softmax(logits, dim=-1)
-    logps = log_probs.gather(-1, ids[:, prompt_len:, None]).squeeze(-1)
-    entropy = -(log_probs.exp() * log_probs).sum(-1)
-    return logps, values, entropy
+    logps, entropy = target_logps(logits, ids, with_entropy=True)
+    return batch.completion_part(logps), values, batch.completion_part(entropy)
 
 
 def train_ppo_text(model: PolicyWithValue, reference: LanguageModel,
@@ -180,7 +166,6 @@ def train_ppo_text(model: PolicyWithValue, reference: LanguageModel,
     if len(lengths) != 1:
         raise ValueError(f"prompts must share one length to generate in batches, got lengths "
                          f"{sorted(lengths)}")
-    prompt_len = lengths.pop()
     device = next(model.parameters()).device.type
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.0)
     rng = np.random.default_rng(config.seed)
@@ -194,13 +179,14 @@ def train_ppo_text(model: PolicyWithValue, reference: LanguageModel,
                                Sampling(temperature=config.temperature), eos_id=eos_id,
                                generator=generator)
         width = max(1, max(len(c) for c in completions))
-        ids, mask = _rows(prompt_len, batch, completions, width)
+        rows = completion_batch(batch.tolist(), completions, device, width)
+        mask = rows.completion_part(rows.target_mask)
         scores = torch.as_tensor(np.asarray(score(batch.tolist(), completions), dtype=np.float32),
                                  device=device)
         with torch.no_grad():
             model.eval()
-            old_logps, old_values, entropy = _token_terms(model, ids, prompt_len, True)
-            ref_logps, _, _ = _token_terms(reference, ids, prompt_len, False)
+            old_logps, old_values, entropy = _token_terms(model, rows, True)
+            ref_logps, _, _ = _token_terms(reference, rows, False)
             kl_tokens = (old_logps - ref_logps) * mask
             shaped = scores if not config.whiten_scores else whiten(
                 scores, torch.ones_like(scores))
@@ -217,7 +203,7 @@ def train_ppo_text(model: PolicyWithValue, reference: LanguageModel,
             for start in range(0, len(completions), config.minibatch):
                 idx = order[start:start + config.minibatch]
                 m = mask[idx]
-                logps, values, _ = _token_terms(model, ids[idx], prompt_len, True)
+                logps, values, _ = _token_terms(model, rows.take(idx), True)
                 ratio = torch.exp(logps - old_logps[idx])
                 pg = -torch.min(ratio * advantages[idx],
                                 torch.clamp(ratio, 1 - config.clip_eps, 1 + config.clip_eps)
