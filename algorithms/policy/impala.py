@@ -48,6 +48,7 @@ from algorithms.policy.envs import (
     no_log,
 )
 from algorithms.policy.networks import make_agent
+from algorithms.policy.ppo import clipped_surrogate_loss
 
 
 @dataclass(frozen=True)
@@ -158,9 +159,8 @@ def train(config: ImpalaConfig, log: LogFn = no_log) -> TrainResult:
                     discounts = config.gamma * (1.0 - dones)
                     next_vs = torch.cat([vs[1:], last_value.unsqueeze(0)])
                     advantages = rewards + discounts * next_vs - values.detach()
-                ratio = torch.exp(pi_logp - mu_logp)
-                clipped = torch.clamp(ratio, 1.0 - config.clip_eps, 1.0 + config.clip_eps)
-                pg_loss = -torch.min(ratio * advantages, clipped * advantages).mean()
+                pg_loss = clipped_surrogate_loss(torch.exp(pi_logp - mu_logp), advantages,
+                                                 config.clip_eps)  # PPO's eq. 7
             else:
                 pg_loss = -(pi_logp * pg_adv).mean()
             v_loss = 0.5 * ((vs - values) ** 2).mean()

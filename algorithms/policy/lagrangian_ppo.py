@@ -35,12 +35,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor
 
-from algorithms.policy.core import approx_kl, clip_fraction, explained_variance, gae, normalize
+from algorithms.policy.core import approx_kl, explained_variance, gae, normalize
 from algorithms.policy.envs import (
     LogFn,
     StepCollector,
@@ -50,7 +51,7 @@ from algorithms.policy.envs import (
     no_log,
 )
 from algorithms.policy.networks import make_agent
-from algorithms.policy.ppo import PPOConfig
+from algorithms.policy.ppo import PPOConfig, clipped_surrogate_loss, minibatch_epochs
 
 
 @dataclass(frozen=True)
@@ -134,32 +135,19 @@ def train(config: LagrangianPPOConfig, log: LogFn = no_log) -> TrainResult:
             lam = lagrange_update(lam, ep_cost, budget, config.lambda_lr)
 
         # ---- K epochs of minibatch ascent on L^CLIP(Â) − c_1 (L^VF + L^VF_C)
-        clipfracs, kls = [], []
-        for _epoch in range(config.n_epochs):
-            order = torch.randperm(batch_size)
-            for start_i in range(0, batch_size, config.minibatch_size):
-                mb = order[start_i:start_i + config.minibatch_size]
-                dist = agent.dist(obs[mb])
-                logp = agent.log_prob(dist, actions[mb])
-                ratio = (logp - logp_old[mb]).exp()  # r_t(θ)
-                with torch.no_grad():
-                    kls.append(float(approx_kl(logp, logp_old[mb])))
-                    clipfracs.append(float(clip_fraction(ratio, clip)))
-                a_r = normalize(adv_r[mb]) if config.norm_adv else adv_r[mb]
-                a_c = normalize(adv_c[mb]) if config.norm_adv else adv_c[mb]
-                adv = penalised_advantage(a_r, a_c, lam)
-                pg_loss = torch.max(-adv * ratio,
-                                    -adv * torch.clamp(ratio, 1 - clip, 1 + clip)).mean()
-                v_loss = 0.5 * ((agent.value(obs[mb]) - returns[mb]) ** 2).mean()
-                vc_loss = 0.5 * ((agent.cost_value(obs[mb]) - cost_returns[mb]) ** 2).mean()
-                entropy = agent.entropy(dist).mean()
-                loss = pg_loss - config.ent_coef * entropy + config.vf_coef * (v_loss + vc_loss)
-                optimizer.zero_grad()
-                loss.backward()
-                nn.utils.clip_grad_norm_(agent.parameters(), config.max_grad_norm)
-                optimizer.step()
-            if config.target_kl is not None and kls[-1] > config.target_kl:
-                break
+        def minibatch_loss(mb: Tensor, dist: Any, ratio: Tensor) -> tuple[Tensor, dict]:
+            a_r = normalize(adv_r[mb]) if config.norm_adv else adv_r[mb]
+            a_c = normalize(adv_c[mb]) if config.norm_adv else adv_c[mb]
+            pg_loss = clipped_surrogate_loss(ratio, penalised_advantage(a_r, a_c, lam), clip)
+            v_loss = 0.5 * ((agent.value(obs[mb]) - returns[mb]) ** 2).mean()
+            vc_loss = 0.5 * ((agent.cost_value(obs[mb]) - cost_returns[mb]) ** 2).mean()
+            entropy = agent.entropy(dist).mean()
+            loss = pg_loss - config.ent_coef * entropy + config.vf_coef * (v_loss + vc_loss)
+            return loss, {"policy_loss": pg_loss, "value_loss": v_loss,
+                          "cost_value_loss": vc_loss, "entropy": entropy}
+
+        clipfracs, last = minibatch_epochs(agent, optimizer, config, obs, actions, logp_old, clip,
+                                           minibatch_loss)
 
         with torch.no_grad():  # KL of the whole update, π_old → π_new
             kl_update = float(approx_kl(agent.log_prob(agent.dist(obs), actions), logp_old))
@@ -167,8 +155,9 @@ def train(config: LagrangianPPOConfig, log: LogFn = no_log) -> TrainResult:
         metrics = {
             "charts/learning_rate": lr, "charts/clip_coef": clip,
             "charts/lagrange_multiplier": lam, "charts/constraint_slack": budget - ep_cost,
-            "losses/value_loss": v_loss.item(), "losses/cost_value_loss": vc_loss.item(),
-            "losses/policy_loss": pg_loss.item(), "losses/entropy": entropy.item(),
+            "losses/value_loss": last["value_loss"],
+            "losses/cost_value_loss": last["cost_value_loss"],
+            "losses/policy_loss": last["policy_loss"], "losses/entropy": last["entropy"],
             "losses/approx_kl": kl_update, "losses/clipfrac": float(np.mean(clipfracs)),
             "losses/explained_variance": explained_variance(values_old, returns),
             "losses/cost_explained_variance": explained_variance(cost_values_old, cost_returns),

@@ -17,12 +17,13 @@ gradient clipping, linear learning-rate annealing. Logged: ``losses/approx_kl`` 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from algorithms.policy.core import approx_kl, clip_fraction, explained_variance, gae, normalize
 from algorithms.policy.envs import (
@@ -65,6 +66,44 @@ class PPOConfig:
     seed: int = 0
 
 
+MinibatchLoss = Callable[[Tensor, Any, Tensor], tuple[Tensor, dict[str, Tensor]]]
+"""(minibatch indices, π_θ's distribution on them, the ratio r_t(θ)) → (the loss, its terms)."""
+
+
+def clipped_surrogate_loss(ratio: Tensor, adv: Tensor, clip: float) -> Tensor:
+    """−L^CLIP = −Ê[min(r Â, clip(r, 1 − ε, 1 + ε) Â)]   (eq. 7), the loss to minimise."""
+    return torch.max(-adv * ratio, -adv * torch.clamp(ratio, 1 - clip, 1 + clip)).mean()
+
+
+def minibatch_epochs(agent: Any, optimizer: torch.optim.Optimizer, config: PPOConfig,
+                     obs: Tensor, actions: Tensor, logp_old: Tensor, clip: float,
+                     minibatch_loss: MinibatchLoss) -> tuple[list[float], dict[str, float]]:
+    """PPO's optimisation phase: ``config.n_epochs`` passes over the batch in random
+    minibatches of ``config.minibatch_size``, one Adam step on ``minibatch_loss`` each, the
+    gradient clipped to ``max_grad_norm``; the epochs stop early once the approximate KL of a
+    step exceeds ``target_kl``. Returns each step's clip fraction and the last step's terms."""
+    clipfracs, kls, terms = [], [], {}
+    batch_size = len(obs)
+    for _epoch in range(config.n_epochs):
+        order = torch.randperm(batch_size)
+        for start in range(0, batch_size, config.minibatch_size):
+            mb = order[start:start + config.minibatch_size]
+            dist = agent.dist(obs[mb])
+            logp = agent.log_prob(dist, actions[mb])
+            ratio = (logp - logp_old[mb]).exp()  # r_t(θ)
+            with torch.no_grad():
+                kls.append(float(approx_kl(logp, logp_old[mb])))
+                clipfracs.append(float(clip_fraction(ratio, clip)))
+            loss, terms = minibatch_loss(mb, dist, ratio)
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(agent.parameters(), config.max_grad_norm)
+            optimizer.step()
+        if config.target_kl is not None and kls[-1] > config.target_kl:
+            break
+    return clipfracs, {key: value.item() for key, value in terms.items()}
+
+
 def train(config: PPOConfig, log: LogFn = no_log) -> TrainResult:
     """Train PPO; ``log(metrics, step)`` receives CleanRL-named metrics once per update."""
     torch.set_num_threads(1)
@@ -99,42 +138,27 @@ def train(config: PPOConfig, log: LogFn = no_log) -> TrainResult:
             head_old = agent.head(obs) if config.variant == "kl" else None
 
         # ---- K epochs of minibatch ascent on L^CLIP (or L^KLPEN) − c_1 L^VF + c_2 S
-        clipfracs, kls = [], []
-        for _epoch in range(config.n_epochs):
-            order = torch.randperm(batch_size)
-            for start_i in range(0, batch_size, config.minibatch_size):
-                mb = order[start_i:start_i + config.minibatch_size]
-                dist = agent.dist(obs[mb])
-                logp = agent.log_prob(dist, actions[mb])
-                log_ratio = logp - logp_old[mb]
-                ratio = log_ratio.exp()  # r_t(θ)
-                with torch.no_grad():
-                    kls.append(float(approx_kl(logp, logp_old[mb])))
-                    clipfracs.append(float(clip_fraction(ratio, clip)))
-                adv = normalize(advantages[mb]) if config.norm_adv else advantages[mb]
-                if config.variant == "clip":
-                    # L^CLIP = Ê[min(r Â, clip(r, 1−ε, 1+ε) Â)]   (eq. 7), as a loss: its negative
-                    pg_loss = torch.max(-adv * ratio,
-                                        -adv * torch.clamp(ratio, 1 - clip, 1 + clip)).mean()
-                else:
-                    # L^KLPEN = Ê[r Â − β KL[π_old, π_θ]]   (eq. 8)
-                    kl = agent.kl_from(head_old[mb], obs[mb])
-                    pg_loss = -(ratio * adv).mean() + beta * kl.mean()
-                value = agent.value(obs[mb])
-                if config.clip_vloss:
-                    clipped = values_old[mb] + torch.clamp(value - values_old[mb], -clip, clip)
-                    v_loss = 0.5 * torch.max((value - returns[mb]) ** 2,
-                                             (clipped - returns[mb]) ** 2).mean()
-                else:
-                    v_loss = 0.5 * ((value - returns[mb]) ** 2).mean()
-                entropy = agent.entropy(dist).mean()
-                loss = pg_loss - config.ent_coef * entropy + config.vf_coef * v_loss  # eq. 9
-                optimizer.zero_grad()
-                loss.backward()
-                nn.utils.clip_grad_norm_(agent.parameters(), config.max_grad_norm)
-                optimizer.step()
-            if config.target_kl is not None and kls[-1] > config.target_kl:
-                break
+        def minibatch_loss(mb: Tensor, dist: Any, ratio: Tensor) -> tuple[Tensor, dict]:
+            adv = normalize(advantages[mb]) if config.norm_adv else advantages[mb]
+            if config.variant == "clip":
+                pg_loss = clipped_surrogate_loss(ratio, adv, clip)
+            else:
+                # L^KLPEN = Ê[r Â − β KL[π_old, π_θ]]   (eq. 8), as a loss: its negative
+                kl = agent.kl_from(head_old[mb], obs[mb])
+                pg_loss = -(ratio * adv).mean() + beta * kl.mean()
+            value = agent.value(obs[mb])
+            if config.clip_vloss:
+                clipped = values_old[mb] + torch.clamp(value - values_old[mb], -clip, clip)
+                v_loss = 0.5 * torch.max((value - returns[mb]) ** 2,
+                                         (clipped - returns[mb]) ** 2).mean()
+            else:
+                v_loss = 0.5 * ((value - returns[mb]) ** 2).mean()
+            entropy = agent.entropy(dist).mean()
+            loss = pg_loss - config.ent_coef * entropy + config.vf_coef * v_loss  # eq. 9
+            return loss, {"policy_loss": pg_loss, "value_loss": v_loss, "entropy": entropy}
+
+        clipfracs, last = minibatch_epochs(agent, optimizer, config, obs, actions, logp_old, clip,
+                                           minibatch_loss)
 
         with torch.no_grad():  # KL of the whole update, π_old → π_new
             kl_update = float(approx_kl(agent.log_prob(agent.dist(obs), actions), logp_old))
@@ -146,8 +170,8 @@ def train(config: PPOConfig, log: LogFn = no_log) -> TrainResult:
         result.global_step = collector.global_step
         metrics = {
             "charts/learning_rate": lr, "charts/clip_coef": clip,
-            "losses/value_loss": v_loss.item(), "losses/policy_loss": pg_loss.item(),
-            "losses/entropy": entropy.item(), "losses/approx_kl": kl_update,
+            "losses/value_loss": last["value_loss"], "losses/policy_loss": last["policy_loss"],
+            "losses/entropy": last["entropy"], "losses/approx_kl": kl_update,
             "losses/clipfrac": float(np.mean(clipfracs)),
             "losses/explained_variance": explained_variance(values_old, returns),
             "charts/SPS": collector.sps,
@@ -155,7 +179,7 @@ def train(config: PPOConfig, log: LogFn = no_log) -> TrainResult:
         metrics |= episode_metrics(collector.episodes, seen)
         log(metrics, collector.global_step)
         result.record(step=collector.global_step, approx_kl=kl_update,
-                      clipfrac=metrics["losses/clipfrac"], entropy=entropy.item())
+                      clipfrac=metrics["losses/clipfrac"], entropy=last["entropy"])
         if (config.stop_return is not None
                 and collector.episodes.mean_return(20) >= config.stop_return
                 and len(collector.episodes.returns) >= 20):
