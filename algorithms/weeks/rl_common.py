@@ -184,3 +184,70 @@ def random_return(env_id: str, episodes: int, seed: int) -> float:
             done = terminated or truncated
     env.close()
     return total / episodes
+
+
+# ----------------------------------------------------------------------------- constrained studies
+
+def measure_constrained(result: Any, grid: Any) -> Any:
+    """What every constrained-RL seed study takes: return and episode-cost curves (20-episode
+    moving averages), the final return and cost, the highest point of the cost curve (the worst
+    violation during training), the cost rate over the whole of training (total cost / env
+    steps), the wall time; where the method keeps a Lagrange multiplier, λ on the grid (its
+    value after the last update before each grid step) and at the end."""
+    import numpy as np
+
+    from algorithms.harness import Measurement, curve, curve_of
+
+    episodes = result.episodes
+    curves = {"episodic_return": curve(episodes, grid),
+              "episodic_cost": curve_of(np.asarray(episodes.steps), np.asarray(episodes.costs),
+                                        grid)}
+    scalars = {"final_return": episodes.mean_return(20), "final_cost": episodes.mean_cost(20),
+               "peak_cost": float(np.nanmax(curves["episodic_cost"], initial=0.0)),
+               "cost_rate": float(np.sum(episodes.costs)) / max(result.global_step, 1),
+               "wall_s": result.wall_s}
+    if "lagrange_multiplier" in result.history:
+        lam = np.asarray(result.history["lagrange_multiplier"])
+        curves["lagrange_multiplier"] = curve_of(np.asarray(result.history["step"]), lam, grid, 1)
+        scalars["final_lambda"] = float(lam[-1])
+    return Measurement(curves=curves, scalars=scalars)
+
+
+def constraint_study(tracker: Any, config: StudyConfig, methods: list[Any], cost_limit: float,
+                     prefix: str, description: str, described: str, position_limit: float
+                     ) -> tuple[Any, dict[str, float]]:
+    """Run a constrained-RL seed study of ``methods`` on CostCartPole and log what every such
+    study shows: the final return and final cost tables, the return curves and the cost curves
+    against the budget d = ``cost_limit`` (``described`` names the methods in the captions).
+    Returns the study and the summary: d, each method's final return and cost, and the number
+    of seeds whose final cost is within d."""
+    import numpy as np
+
+    from algorithms.harness import run_seed_study
+    from algorithms.plotting import band_figure
+
+    grid = np.linspace(0, config.total_timesteps, config.grid_points)
+    study = run_seed_study(tracker, methods, config.seeds, measure_constrained, grid,
+                           prefix=prefix, description=description)
+    summary: dict[str, float] = {"cost_limit": cost_limit}
+    summary |= study.summary("final_return") | study.summary("final_cost")
+    summary |= study.summary("final_cost", lambda costs: np.sum(costs <= cost_limit),
+                             as_name="seeds_within_limit")
+    tracker.log_table(f"{prefix}/final_return", ["method", "return_mean", "return_ci95",
+                                                 "return_per_seed"], study.table("final_return"))
+    tracker.log_table(f"{prefix}/final_cost", ["method", "cost_mean", "cost_ci95",
+                                               "cost_per_seed"], study.table("final_cost"))
+    fig = band_figure(study.bands("episodic_return", title="return"),
+                      "return (20-episode moving average)")
+    tracker.log_figure(f"{prefix}/episodic_return", fig,
+                       f"{described} on CostCartPole (CartPole-v1, cost 1 per step with "
+                       f"|x| > {position_limit:g}): return against environment steps, mean over "
+                       f"{config.n_seeds} seeds with 95% t-intervals.")
+    fig = band_figure(study.bands("episodic_cost", title="episode cost"),
+                      "cost per episode (20-episode moving average)",
+                      hlines={f"budget d = {cost_limit:g}": cost_limit})
+    tracker.log_figure(f"{prefix}/episodic_cost", fig,
+                       "Constraint satisfaction: each episode's total cost (steps outside the safe "
+                       f"zone) for {described}, against the budget d = {cost_limit:g}; mean over "
+                       "seeds with 95% t-intervals.")
+    return study, summary
