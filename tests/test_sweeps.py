@@ -357,3 +357,19 @@ def test_a_trial_w_and_b_stops_is_no_failure(offline, toy_experiment, monkeypatc
     out = forge("agent", "swp4", env={"WANDB_API_KEY": "x" * 40})
     assert out.code == 0, out.stderr
     assert "✗ trial ?: stopped" in out.stdout and "1 trial(s) of sweep forge/swp4" in out.stdout
+
+
+@pytest.mark.parametrize("week, name, params, needle", [
+    (4, "preference-optimization", {"runs": [["dpo", 0.0]]}, "beta must be a finite number > 0"),
+    (4, "preference-optimization", {"runs": [["ipo", -0.1]]}, "beta must be a finite number > 0"),
+    (4, "grpo", {"sentiment.group_size": 1}, "group_size"),
+    (10, "reward-kl-frontier", {"offline_betas": [0.0]}, "beta"),
+    (10, "reward-kl-frontier", {"ppo_betas": [-1.0]}, "must be"),
+])
+def test_a_user_override_of_beta_or_group_size_is_one_line_bad_input(week, name, params, needle):
+    """β ≤ 0 or a group of one, set by the user (a sweep trial's parameters), is BadInput of one
+    line naming the problem, before anything runs."""
+    experiment = experiments_for(week)[name]
+    with pytest.raises(BadInput, match=needle) as error:
+        trial_config(experiment, "cpu", params)
+    assert "\n" not in str(error.value)
