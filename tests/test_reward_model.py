@@ -41,6 +41,28 @@ def test_the_reward_is_read_at_each_rows_last_real_token():
         model(padded, torch.tensor([0, 9]))
 
 
+def test_a_sum_pooled_reward_adds_the_heads_per_token_rewards_over_the_real_tokens():
+    torch.manual_seed(0)
+    model = RewardModel(LanguageModel(LMConfig(vocab_size=8, d_model=16, n_layers=1, n_heads=2,
+                                               max_seq_len=16, multiple_of=8)), pooling="sum")
+    short, long = torch.randint(0, 8, (1, 4)), torch.randint(0, 8, (1, 9))
+    padded = torch.zeros(2, 9, dtype=torch.long)
+    padded[0, :4], padded[1] = short[0], long[0]
+    rewards = model(padded, torch.tensor([4, 9]))
+    by_hand = model.head(model.backbone.hidden_states(short)).sum()
+    assert torch.allclose(rewards[0], by_hand, atol=1e-5)
+    assert torch.allclose(rewards, torch.cat([model(short), model(long)]), atol=1e-5)
+    # a shared prompt adds the same terms to both responses: the difference is the responses'
+    prompt = torch.randint(0, 8, (1, 3))
+    a, b = torch.randint(0, 8, (1, 4)), torch.randint(0, 8, (1, 4))
+    hidden = model.backbone.hidden_states
+    terms = lambda row: model.head(hidden(torch.cat([prompt, row], 1))).squeeze(-1)[0, 3:]
+    difference = model(torch.cat([prompt, a], 1)) - model(torch.cat([prompt, b], 1))
+    assert torch.allclose(difference, (terms(a) - terms(b)).sum(), atol=1e-5)
+    with pytest.raises(ValueError, match="unknown pooling 'max'"):
+        RewardModel(model.backbone, pooling="max")
+
+
 def test_the_pairwise_loss_by_hand():
     chosen, rejected = torch.tensor([2.0, 0.0]), torch.tensor([1.0, 0.5])
     loss, stats = pairwise_reward_loss(chosen, rejected)

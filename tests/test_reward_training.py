@@ -11,7 +11,7 @@ import torch
 from algorithms.lm.config import LMConfig
 from algorithms.lm.model import LanguageModel
 from algorithms.preference.reward_model import RewardModel
-from algorithms.preference.reward_training import (fit_linear_head, last_token_features,
+from algorithms.preference.reward_training import (backbone_features, fit_linear_head,
                                                    rewards_of, train_reward_model)
 
 
@@ -47,21 +47,25 @@ def test_a_linear_head_on_frozen_features_learns_the_preference():
     backbone = _backbone()
     chosen, rejected = _pairs(128, seed=0)
     before = [p.clone() for p in backbone.parameters()]
-    w = fit_linear_head(last_token_features(backbone, chosen),
-                        last_token_features(backbone, rejected), steps=300, lr=0.05)
+    w = fit_linear_head(backbone_features(backbone, chosen),
+                        backbone_features(backbone, rejected), steps=300, lr=0.05)
     assert all(torch.equal(a, b) for a, b in zip(before, backbone.parameters()))
     test_c, test_r = _pairs(64, seed=1)
-    margin = last_token_features(backbone, test_c) @ w - last_token_features(backbone, test_r) @ w
+    margin = backbone_features(backbone, test_c) @ w - backbone_features(backbone, test_r) @ w
     assert np.mean(margin > 0) > 0.9
 
 
-def test_features_are_the_hidden_state_at_each_rows_last_token():
+def test_features_are_the_hidden_state_at_each_rows_last_token_or_their_sum():
     backbone = _backbone()
     rows = [[1, 2, 3], [4, 5, 6, 7, 1]]
-    features = last_token_features(backbone, rows)
+    features = backbone_features(backbone, rows)
     with torch.no_grad():
         expected = [backbone.hidden_states(torch.tensor([r]))[0, -1].numpy() for r in rows]
     np.testing.assert_allclose(features, np.stack(expected), atol=1e-5)
+    summed = backbone_features(backbone, rows, pooling="sum")
+    with torch.no_grad():
+        expected = [backbone.hidden_states(torch.tensor([r]))[0].sum(0).numpy() for r in rows]
+    np.testing.assert_allclose(summed, np.stack(expected), atol=1e-5)
 
 
 def test_bad_arguments_are_refused():

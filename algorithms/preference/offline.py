@@ -115,7 +115,7 @@ def train_offline(policy, reference, pairs: Sequence[Pair], config: OfflineConfi
                   on_log: Callable[[dict[str, float]], None] | None = None
                   ) -> list[dict[str, float]]:
     """Optimise ``policy`` on ``pairs`` by ``config.method``; ``reference`` stays frozen (its
-    log-probabilities are computed once). Returns the logged rows: step, loss, the implicit
+    log-probabilities are computed once per pair, when training first draws it). Returns the logged rows: step, loss, the implicit
     rewards of chosen and rejected and their margin and accuracy (KTO: the reference point
     ``kl`` instead of margin and accuracy), and the policy's mean log π of chosen and rejected
     completions, which DPO-style training often lowers both of."""
@@ -123,7 +123,9 @@ def train_offline(policy, reference, pairs: Sequence[Pair], config: OfflineConfi
     if len(pairs) < 2:
         raise ValueError("need at least two pairs with non-empty completions")
     device = next(policy.parameters()).device.type
-    ref_w, ref_l = (torch.as_tensor(x, device=device) for x in pair_logps(reference, pairs))
+    # log π_ref of the pairs a run draws, not of all of them: a run of a few hundred steps sees
+    # a fraction of a large preference set
+    ref_w, ref_l = np.full(len(pairs), np.nan), np.full(len(pairs), np.nan)
     reference.eval()
     policy.train()
     params = [p for p in policy.parameters() if p.requires_grad]
@@ -139,8 +141,13 @@ def train_offline(policy, reference, pairs: Sequence[Pair], config: OfflineConfi
         cursor += batch
         for group in optimizer.param_groups:
             group["lr"] = config.lr * min(1.0, (step + 1) / warmup)
+        new = idx[np.isnan(ref_w[idx])]
+        if len(new):
+            ref_w[new], ref_l[new] = pair_logps(reference, [pairs[i] for i in new])
         loss, metrics = _loss(config, policy, reference, [pairs[i] for i in idx],
-                              ref_w[idx], ref_l[idx], device)
+                              torch.as_tensor(ref_w[idx], dtype=torch.float32, device=device),
+                              torch.as_tensor(ref_l[idx], dtype=torch.float32, device=device),
+                              device)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

@@ -14,6 +14,12 @@ grows with how strongly the annotator preferred y_w. The loss sees only differen
 defined up to a constant per prompt (Stiennon et al. normalise it to mean 0 on reference
 answers before RL).
 
+``pooling="sum"`` reads the head at every position instead and adds the per-token rewards,
+r(x, y) = Σ_t (w · h_t + b): the form of DPO's implicit reward, a sum of per-token terms
+β log π/π_ref (Rafailov et al. 2024, "From r to Q*", §4). The prompt's terms are the same for
+both responses of a pair (attention is causal), so they cancel in every difference; a reward
+that adds word by word suits a gold reward that does (VADER sums word valences).
+
 Coste et al. (2024), "Reward Model Ensembles Help Mitigate Overoptimization" (ICLR), combine k
 reward models trained from different seeds: the mean, worst-case optimisation (WCO, min_i r_i)
 and uncertainty-weighted optimisation (UWO, mean − λ · Var_i r_i, the intra-ensemble variance
@@ -32,16 +38,21 @@ from torch import Tensor, nn
 from algorithms.lm.model import LanguageModel
 
 OBJECTIVES = ("mean", "worst_case", "uncertainty_weighted")
+POOLINGS = ("last", "sum")
 
 
 class RewardModel(nn.Module):
     """r(x, y) = w · h_T + b, h_T the ``backbone``'s final (normed) hidden state at each row's
-    last real token. ``backbone`` is a (usually pretrained) ``LanguageModel``; its ``lm_head`` is
-    not used, and gets no gradient."""
+    last real token (``pooling="last"``), or Σ_{t ≤ T} (w · h_t + b) (``pooling="sum"``).
+    ``backbone`` is a (usually pretrained) ``LanguageModel``; its ``lm_head`` is not used, and
+    gets no gradient."""
 
-    def __init__(self, backbone: LanguageModel):
+    def __init__(self, backbone: LanguageModel, pooling: str = "last"):
         super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {pooling!r}; known: {', '.join(POOLINGS)}")
         self.backbone = backbone
+        self.pooling = pooling
         d_model = backbone.config.d_model
         self.head = nn.Linear(d_model, 1)
         # a small head (std 1/sqrt(d + 1)): initial rewards near 0 whatever the features' scale
@@ -58,7 +69,11 @@ class RewardModel(nn.Module):
         if bool((lengths < 1).any()) or bool((lengths > width).any()):
             raise ValueError(f"lengths must be in 1 .. {width}")
         hidden = self.backbone.hidden_states(idx)
-        last = hidden[torch.arange(batch, device=idx.device), lengths.to(idx.device) - 1]
+        lengths = lengths.to(idx.device)
+        if self.pooling == "sum":
+            real = torch.arange(width, device=idx.device)[None, :] < lengths[:, None]
+            return (self.head(hidden).squeeze(-1) * real).sum(-1)
+        last = hidden[torch.arange(batch, device=idx.device), lengths - 1]
         return self.head(last).squeeze(-1)
 
 

@@ -11,7 +11,7 @@ by AdamW on minibatches of pairs drawn without replacement each epoch.
   end to end: the *separate tower*, a backbone of its own initialised from the base model, as
   InstructGPT's 6B reward model is initialised from a supervised policy.
 * :func:`fit_linear_head` fits r(x, y) = w · h(x, y) on fixed features h: a frozen
-  backbone's (:func:`last_token_features`), or the token counts of a bag of tokens
+  backbone's (:func:`backbone_features`), or the token counts of a bag of tokens
   (:func:`token_counts`). With a backbone's features it is the *shared tower*, whose features are the policy's own; only d numbers are learned
   (the bias cancels in every difference). Cheap enough to refit many times, which is what
   ensembles of bootstrap resamples and active elicitation need.
@@ -95,10 +95,11 @@ def rewards_of(model: RewardModel, rows: Sequence[Sequence[int]], batch_size: in
 
 
 @torch.no_grad()
-def last_token_features(backbone, rows: Sequence[Sequence[int]], batch_size: int = 64
-                        ) -> np.ndarray:
-    """The frozen ``backbone``'s final hidden state at each row's last token, ``(n, d)``:
-    what a reward head on it reads."""
+def backbone_features(backbone, rows: Sequence[Sequence[int]], batch_size: int = 64,
+                        pooling: str = "last") -> np.ndarray:
+    """The frozen ``backbone``'s final hidden state at each row's last token, ``(n, d)``, or
+    (``pooling="sum"``) its sum over the row's tokens: what a reward head on it reads (a
+    linear head commutes with the sum)."""
     device = next(backbone.parameters()).device.type
     was_training = backbone.training
     backbone.eval()
@@ -106,7 +107,13 @@ def last_token_features(backbone, rows: Sequence[Sequence[int]], batch_size: int
     for i in range(0, len(rows), batch_size):
         ids, lengths = _rows(rows[i:i + batch_size], device)
         hidden = backbone.hidden_states(ids)
-        out.append(hidden[torch.arange(len(ids), device=device), lengths - 1].float().cpu())
+        if pooling == "sum":
+            real = torch.arange(ids.shape[1], device=device)[None, :] < lengths[:, None]
+            out.append((hidden * real[..., None]).sum(1).float().cpu())
+        elif pooling == "last":
+            out.append(hidden[torch.arange(len(ids), device=device), lengths - 1].float().cpu())
+        else:
+            raise ValueError(f"unknown pooling {pooling!r}; known: last, sum")
     backbone.train(was_training)
     return torch.cat(out).numpy()
 

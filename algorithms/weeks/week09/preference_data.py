@@ -55,7 +55,7 @@ class PreferenceDataConfig(ExperimentConfig):
     rewards differ by ``min_margin`` or more; ``n_raters`` independent ``bt`` annotators for
     the agreement measures."""
 
-    n_train_prompts: int = 512
+    n_train_prompts: int = 2048
     n_test_prompts: int = 64
     prompt_tokens: int = 8
     n_samples: int = 8

@@ -3,9 +3,12 @@ pairs: shared against separate towers, ensembles and their uncertainty, calibrat
 detection, and active elicitation.
 
 Every model scores a full sequence (prompt and continuation) by a linear head on the final
-hidden state of its last token (``algorithms.preference.reward_model``) and is trained by the
+hidden states (``algorithms.preference.reward_model``): read at the last token as in
+InstructGPT (``pooling="last"``), or at every token and summed (``pooling="sum"``, the default:
+the form of DPO's implicit reward, and of VADER, which sums word valences); it is trained by the
 pairwise loss −log σ(r_w − r_l) (InstructGPT, Ouyang et al. 2022, eq. 1) on the train prompts'
-pairs, labelled by ``annotator``; it is scored on the test prompts' pairs by the gold ordering.
+pairs, labelled by ``annotator``, and scored on the test prompts' pairs by the gold ordering.
+One more separate tower is trained with the other pooling, to compare the two.
 A preference file of the user's (``[data] preferences`` in forge.toml, in the format of
 ``algorithms.preference.pairs``) replaces the artifact; its tokenizer must be the base model's.
 
@@ -58,13 +61,15 @@ OBJECTIVES = (("mean", "mean"), ("worst_case", "worst case (min)"),
 class RewardModelsConfig(ExperimentConfig):
     """Towers trained on ``annotator``'s labels: ``n_members`` of each kind, separate towers
     fine-tuned ``steps`` steps of ``batch_size`` pairs at ``lr``; shared heads fitted
-    ``head_steps`` full-batch steps; the active-elicitation schedule and its ``n_seeds``."""
+    ``head_steps`` full-batch steps; the head reads the last token or the sum over tokens
+    (``pooling``); the active-elicitation schedule and its ``n_seeds``."""
 
     annotator: str = "gold"
     noisy_annotator: str = "noisy"
     active_annotator: str = "bt"
+    pooling: str = "sum"
     n_members: int = 4
-    steps: int = 600
+    steps: int = 1000
     batch_size: int = 32
     lr: float = 3e-4
     head_steps: int = 300
@@ -88,6 +93,8 @@ class RewardModelsConfig(ExperimentConfig):
             if getattr(self, field) not in ANNOTATORS:
                 raise ValueError(f"{field} {getattr(self, field)!r} is not one of "
                                  f"{', '.join(ANNOTATORS)}")
+        if self.pooling not in ("last", "sum"):
+            raise ValueError(f"pooling {self.pooling!r} is not one of last, sum")
         if self.n_members < 2:
             raise ValueError(f"an ensemble needs n_members >= 2, got {self.n_members}")
         if min(self.steps, self.batch_size, self.head_steps, self.active_start,
@@ -109,7 +116,7 @@ def reward_models(config: RewardModelsConfig, tracker: Tracker) -> dict[str, flo
     from algorithms.preference import label_noise_auroc, preference_strength, reliability
     from algorithms.preference.pairs import chosen_rejected, gold_labels
     from algorithms.preference.reward_model import RewardModel, ensemble_reward
-    from algorithms.preference.reward_training import (fit_linear_head, last_token_features,
+    from algorithms.preference.reward_training import (fit_linear_head, backbone_features,
                                                        rewards_of, token_counts,
                                                        train_reward_model)
     from algorithms.weeks.week08.common import load_model_artifact
@@ -131,17 +138,16 @@ def reward_models(config: RewardModelsConfig, tracker: Tracker) -> dict[str, flo
     summary: dict[str, float] = {"data.train_pairs": float(len(train)),
                                  "data.test_pairs": float(len(test))}
 
-    # ---- the shared tower: heads on the frozen base model's features
-    features: dict[tuple, np.ndarray] = {}
+    # ---- the shared tower: heads on the frozen base model's features, pooled either way
+    other = "last" if config.pooling == "sum" else "sum"
+    features: dict[tuple[str, tuple], np.ndarray] = {}
 
-    def feats(rows: list[tuple]) -> np.ndarray:
-        missing = [r for r in dict.fromkeys(rows) if r not in features]
+    def feats(rows: list[tuple], pooling: str = config.pooling) -> np.ndarray:
+        missing = [r for r in dict.fromkeys(rows) if (pooling, r) not in features]
         if missing:
-            for row, f in zip(missing, last_token_features(base, missing)):
-                features[row] = f
-        return np.stack([features[r] for r in rows])
-
-    f_test_a, f_test_b = feats(test_a), feats(test_b)
+            for row, f in zip(missing, backbone_features(base, missing, pooling=pooling)):
+                features[pooling, row] = f
+        return np.stack([features[pooling, r] for r in rows])
 
     def head_ensemble(chosen: np.ndarray, rejected: np.ndarray, seed: int,
                       bootstrap: bool = True) -> np.ndarray:
@@ -156,11 +162,14 @@ def reward_models(config: RewardModelsConfig, tracker: Tracker) -> dict[str, flo
         return np.stack(heads)
 
     chosen, rejected = chosen_rejected(train, config.annotator)
-    shared = head_ensemble(feats(chosen), feats(rejected), config.seed)
-    shared_a, shared_b = shared @ f_test_a.T, shared @ f_test_b.T  # (members, n_test)
-    summary["shared.member_accuracy"] = float(np.mean([accuracy(a, b)
-                                                       for a, b in zip(shared_a, shared_b)]))
-    summary["shared.test_accuracy"] = accuracy(shared_a.mean(0), shared_b.mean(0))
+    for pooling, key in ((config.pooling, "shared"), (other, f"shared_{other}")):
+        shared = head_ensemble(feats(chosen, pooling), feats(rejected, pooling), config.seed)
+        # (members, n_test) rewards of each test response
+        shared_a, shared_b = shared @ feats(test_a, pooling).T, shared @ feats(test_b, pooling).T
+        summary[f"{key}.member_accuracy"] = float(np.mean([accuracy(a, b) for a, b in
+                                                           zip(shared_a, shared_b)]))
+        summary[f"{key}.test_accuracy"] = accuracy(shared_a.mean(0), shared_b.mean(0))
+    features.clear()
 
     # ---- a bag of tokens: a learned reward per token, summed over the sequence, no context
     # (the prompt's counts cancel within a pair); cheap to refit, so the noise and active
@@ -175,12 +184,15 @@ def reward_models(config: RewardModelsConfig, tracker: Tracker) -> dict[str, flo
     summary["bag.test_accuracy"] = accuracy((bags @ g_test_a.T).mean(0),
                                             (bags @ g_test_b.T).mean(0))
 
-    # ---- separate towers: the base model copied and fine-tuned with its head
+    # ---- separate towers: the base model copied and fine-tuned with its head; the ensemble
+    # at ``pooling``, and one more tower with the other pooling beside it
     sep_a, sep_b = [], []
-    for m in range(config.n_members):
+    for m in range(config.n_members + 1):
+        pooling = config.pooling if m < config.n_members else other
         torch.manual_seed(config.seed + m)
-        model = RewardModel(copy.deepcopy(base))
-        prefix = f"reward-models/separate/member{m}"
+        model = RewardModel(copy.deepcopy(base), pooling=pooling)
+        prefix = (f"reward-models/separate/member{m}" if m < config.n_members
+                  else f"reward-models/separate_{other}")
 
         def on_log(row: dict[str, float], prefix: str = prefix) -> None:
             tracker.log({f"{prefix}/{k}": row[k] for k in ("loss", "accuracy")},
@@ -191,6 +203,7 @@ def reward_models(config: RewardModelsConfig, tracker: Tracker) -> dict[str, flo
         sep_a.append(rewards_of(model, test_a))
         sep_b.append(rewards_of(model, test_b))
         del model
+    summary[f"separate_{other}.test_accuracy"] = accuracy(sep_a.pop(), sep_b.pop())
     sep_a, sep_b = np.stack(sep_a), np.stack(sep_b)
     summary["separate.member_accuracy"] = float(np.mean([accuracy(a, b)
                                                          for a, b in zip(sep_a, sep_b)]))
@@ -279,14 +292,21 @@ def _report(config: RewardModelsConfig, tracker: Tracker, summary: dict[str, flo
     from algorithms.harness import mean_ci
     from algorithms.weeks.week09.reward_figures import active_curves, reliability_diagram
 
+    other = "last" if config.pooling == "sum" else "sum"
+    read = {"last": "read at the last token", "sum": "summed over tokens"}
     tracker.log_table("rewards/towers", ["reward model", "members", "member accuracy (mean)",
                                          "ensemble accuracy", "trained parameters"], [
-        ["shared tower: head on the frozen base model", config.n_members,
-         round(summary["shared.member_accuracy"], 3), round(summary["shared.test_accuracy"], 3),
-         "d_model"],
-        ["separate tower: base model fine-tuned with the head", config.n_members,
-         round(summary["separate.member_accuracy"], 3),
+        [f"shared tower: head on the frozen base model, {read[config.pooling]}",
+         config.n_members, round(summary["shared.member_accuracy"], 3),
+         round(summary["shared.test_accuracy"], 3), "d_model"],
+        [f"shared tower: head on the frozen base model, {read[other]}", config.n_members,
+         round(summary[f"shared_{other}.member_accuracy"], 3),
+         round(summary[f"shared_{other}.test_accuracy"], 3), "d_model"],
+        [f"separate tower: base model fine-tuned with the head, {read[config.pooling]}",
+         config.n_members, round(summary["separate.member_accuracy"], 3),
          round(summary["separate.test_accuracy"], 3), "all"],
+        [f"separate tower: base model fine-tuned with the head, {read[other]}", 1,
+         round(summary[f"separate_{other}.test_accuracy"], 3), "—", "all"],
         ["bag of tokens: a learned reward per token, summed (no context)", config.n_members,
          round(summary["bag.member_accuracy"], 3), round(summary["bag.test_accuracy"], 3),
          "vocabulary"]])
