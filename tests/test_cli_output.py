@@ -187,7 +187,8 @@ def tiny(config: TinyConfig, tracker) -> dict[str, float]:
 def test_run_prints_each_path_whole_on_its_own_result_line(terminal, project, registry):
     registry.experiment(week=16, name="a-rather-long-experiment-name", covers=(1,),
                         config=TinyConfig)(tiny)
-    shown = terminal("run", "week16", "--profile", "smoke", width=60)
+    shown = terminal("run", "week16", "--profile", "smoke", "--only",
+                     "a-rather-long-experiment-name", width=60)
     assert shown.code == 0, shown.stderr
     (record,) = RunStore(project / "runs").runs(16)
     (line,) = [line for line in shown.stdout.splitlines() if line.startswith("✓")]

@@ -1,0 +1,90 @@
+"""What week 14's experiments share: DQN's config built from a week config's overrides, the
+single-run config, RL Zoo's CartPole settings, and the measurement of a value-based seed study.
+
+DQN lives in :mod:`algorithms.value.dqn`, not in :mod:`algorithms.policy`, so
+:func:`algorithms.weeks.rl_common.algorithm_config` cannot build it; :func:`dqn_config` does the
+same checks for :class:`~algorithms.value.dqn.DQNConfig`. Everything else of ``rl_common``
+(``single_run``, ``seeded_method``, ``measure_returns``) works on DQN as it is, because
+``dqn.train`` returns the policy package's ``TrainResult``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from algorithms.weeks.rl_common import SingleRunConfig
+
+# RL Zoo's DQN hyperparameters for CartPole-v1 (SB3's DQN): train_freq 256 env steps, then
+# 128 gradient steps; RL Zoo's target_update_interval of 10 counts *env* steps in SB3, so the
+# target is copied once before every training phase: here C = 128 gradient steps, the same
+# schedule (a copy every 10 gradient steps diverges: Q passes 10⁴ within 10k steps).
+RL_ZOO_CARTPOLE: dict[str, Any] = {
+    "env_id": "CartPole-v1", "total_timesteps": 50_000, "learning_rate": 2.3e-3,
+    "batch_size": 64, "buffer_size": 100_000, "learning_starts": 1_000, "gamma": 0.99,
+    "target_update_interval": 128, "train_freq": 256, "gradient_steps": 128,
+    "exploration_fraction": 0.16, "exploration_final_eps": 0.04, "hidden": [256, 256]}
+
+# the smoke profile's DQN: seconds, every code path
+SMOKE_DQN: dict[str, Any] = {"total_timesteps": 600, "learning_starts": 200, "train_freq": 64,
+                             "gradient_steps": 4, "batch_size": 16, "hidden": [32, 32],
+                             "log_interval": 200, "buffer_size": 1_000}
+
+
+def dqn_config(overrides: Mapping[str, Any], **fixed: Any) -> Any:
+    """``DQNConfig`` from a week config's ``overrides`` and the values the experiment ``fixed``
+    itself; a field DQNConfig lacks, or an override of a fixed value, is a ValueError."""
+    from algorithms.value.dqn import DQNConfig
+
+    fields = {f.name for f in dataclasses.fields(DQNConfig)}
+    unknown = sorted((set(overrides) | set(fixed)) - fields)
+    if unknown:
+        raise ValueError(f"DQNConfig has no field {', '.join(unknown)} "
+                         f"(its fields: {', '.join(sorted(fields))})")
+    clash = sorted(set(overrides) & set(fixed))
+    if clash:
+        raise ValueError(f"DQNConfig: {', '.join(clash)} is set by the experiment itself and "
+                         "cannot be overridden in algo")
+    values = {**overrides, **fixed}
+    if "hidden" in values:  # JSON / pydantic hand over a list
+        values["hidden"] = tuple(values["hidden"])
+    return DQNConfig(**values)
+
+
+class DQNRunConfig(SingleRunConfig):
+    """A single DQN run: ``algo`` overrides fields of ``dqn.DQNConfig``."""
+
+    algorithm: ClassVar[str] = "dqn"
+
+    def algorithm_configs(self) -> dict[str, Any]:
+        return {"dqn": dqn_config(self.algo, seed=self.seed)}
+
+
+def auc(curve: Any) -> float:
+    """The mean of a learning curve over its grid (0 before the first episode): one number for
+    "how much return, how early" (the area under the curve over the budget)."""
+    import numpy as np
+
+    return float(np.mean(np.nan_to_num(np.asarray(curve, dtype=float), nan=0.0)))
+
+
+def measure(result: Any, grid: Any, env_id: str, reach: float | None = None,
+            eval_episodes: int = 0) -> Any:
+    """The return measurement of ``rl_common`` plus: the curve's area (:func:`auc`), the env step
+    at which the 20-episode moving average first reaches ``reach`` (inf if never), and the
+    greedy policy's mean return on ``eval_episodes`` held-out episodes."""
+    import numpy as np
+
+    from algorithms.harness import Measurement
+    from algorithms.policy.envs import evaluate
+    from algorithms.weeks.rl_common import measure_returns
+
+    measured = measure_returns(result, grid)
+    scalars = {**measured.scalars, "auc": auc(measured.curves["episodic_return"])}
+    if reach is not None:
+        hit = result.episodes.solved_at(reach)
+        scalars["steps_to_reach"] = float(hit) if hit is not None else float("inf")
+    if eval_episodes:
+        scalars["eval_return"] = float(np.mean(evaluate(result.agent, env_id, eval_episodes)))
+    return Measurement(measured.curves, scalars, measured.samples)
