@@ -30,12 +30,18 @@ def project(tmp_path, monkeypatch):
     return tmp_path
 
 
+FREE_WEEK = 16
+
+
 @pytest.fixture
 def registry():
-    """Register throwaway experiments; the real registry is restored afterwards."""
+    """Register throwaway experiments; the real registry is restored afterwards. Week 16's own
+    experiments are set aside meanwhile: tests that need a week of nothing but their own
+    (``FREE_WEEK``) register theirs there."""
     for week in range(1, 17):  # imported first: a week imported later would vanish at restore
         experiment_module.experiments_for(week)
     saved = {week: dict(entries) for week, entries in experiment_module._REGISTRY.items()}
+    experiment_module._REGISTRY[FREE_WEEK] = {}
     yield experiment_module
     experiment_module._REGISTRY.clear()
     experiment_module._REGISTRY.update(saved)

@@ -180,11 +180,15 @@ def test_a_corrupt_table_or_history_is_a_one_line_error_naming_the_file(project,
         record.history()
 
 
-def test_bad_plans_are_rejected_before_running(project, counting_experiment):
+def test_bad_plans_are_rejected_before_running(project, counting_experiment, monkeypatch):
     with pytest.raises(BadInput, match="no experiment 'nope'.*choose from counting"):
         RunPlan(week=WEEK, only=["nope"]).jobs()
     with pytest.raises(BadInput, match="unknown profile"):
         RunPlan(week=WEEK, profile="huge").jobs()
+    from algorithms import experiment
+
+    experiment.experiments_for(15)
+    monkeypatch.setitem(experiment._REGISTRY, 15, {})  # a week of the plan with none written yet
     with pytest.raises(ForgeError, match="no experiments implemented"):
         RunPlan(week=15).jobs()
 
