@@ -223,7 +223,10 @@ def _allowed_numbers(settings: Settings, week: int, records: list[RunRecord], fa
     notes = notes_path(settings, week)
     if notes.is_file():
         collect(notes.read_text(encoding="utf-8", errors="replace"))  # drafting rejects bad bytes
-    collect(load_curriculum().week(week).model_dump_json())
+    curriculum = load_curriculum()
+    collect(curriculum.week(week).model_dump_json())
+    # a draft links earlier posts by their titles ("Decision Making 101"): numbers of the plan
+    collect([post.title for other in curriculum.weeks for post in other.posts])
     return {v for v in values if v == v}  # drop NaN
 
 

@@ -260,3 +260,14 @@ def test_line_numbers_survive_a_windows_editor(project):
     before = found(project, "manager symbols")
     post.write_bytes(b"\xef\xbb\xbf" + post.read_bytes().replace(b"\n", b"\r\n"))
     assert found(project, "manager symbols") == before
+
+
+def test_a_link_to_another_weeks_post_by_its_title_is_not_an_unsourced_number(project):
+    from forge_cli.curriculum import load_curriculum
+
+    settings = load_settings(project)
+    title = next(post.title for week in load_curriculum().weeks for post in week.posts
+                 if week.number != 2 and any(ch.isdigit() for ch in post.title))
+    body = f"As [{title}](week01-post1-scientist.md) showed, the loss fell by 417.93 nats.\n"
+    unsourced = [f.message for f in check_text(settings, 2, body) if f.kind == "unsourced number"]
+    assert unsourced == ["'417.93' matches no fact, run result or note"]
