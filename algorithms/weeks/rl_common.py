@@ -20,18 +20,20 @@ from algorithms.experiment import ExperimentConfig
 
 UNITS = {"*steps*": "steps", "*wall_s": "s", "*sps": "steps/s", "*episodes": "episodes"}
 
-# module of algorithms.policy → its config dataclass (each module also has ``train``)
+# module of algorithms.policy (or .value) → its config dataclass (each module also has ``train``)
 CONFIG_TYPES = {"reinforce": "ReinforceConfig", "npg": "NPGConfig", "trpo": "TRPOConfig",
                 "ppo": "PPOConfig", "a2c": "A2CConfig", "cpo": "CPOConfig",
                 "impala": "ImpalaConfig", "pcpo": "PCPOConfig",
-                "lagrangian_ppo": "LagrangianPPOConfig"}
+                "lagrangian_ppo": "LagrangianPPOConfig", "dqn": "DQNConfig"}
+PACKAGES = {"dqn": "algorithms.value"}  # the rest are in algorithms.policy
 
 
 def algorithm_config(algorithm: str, overrides: Mapping[str, Any], **fixed: Any) -> Any:
     """``algorithms.policy.<algorithm>``'s config dataclass from a week config's ``overrides``
     (its ``algo``) and the values the experiment ``fixed`` itself (seed, budget, the swept
     field). A field the dataclass lacks, or an override of a fixed value, is an error."""
-    config_type = getattr(importlib.import_module(f"algorithms.policy.{algorithm}"),
+    package = PACKAGES.get(algorithm, "algorithms.policy")
+    config_type = getattr(importlib.import_module(f"{package}.{algorithm}"),
                           CONFIG_TYPES[algorithm])
     fields = {f.name for f in dataclasses.fields(config_type)}
     unknown = sorted((set(overrides) | set(fixed)) - fields)
@@ -42,7 +44,25 @@ def algorithm_config(algorithm: str, overrides: Mapping[str, Any], **fixed: Any)
     if clash:
         raise ValueError(f"{config_type.__name__}: {', '.join(clash)} is set by the experiment "
                          "itself and cannot be overridden in algo")
-    return config_type(**overrides, **fixed)
+    # JSON and pydantic hand over a list where a dataclass field holds a tuple (DQN's widths)
+    values = {name: tuple(value) if isinstance(value, list) else value
+              for name, value in {**overrides, **fixed}.items()}
+    return config_type(**values)
+
+
+def reach_summary(study: Any) -> dict[str, float]:
+    """Per method of a seed study whose measurements hold ``steps_to_reach`` (inf where a seed
+    never reached): how many seeds reached, and the median steps of those that did."""
+    import numpy as np
+
+    summary: dict[str, float] = {}
+    for method in study.methods:
+        steps = study.scalars(method.key, "steps_to_reach")
+        reached = steps[np.isfinite(steps)]
+        summary[method.summary_key("seeds_reaching")] = float(len(reached))
+        if len(reached):
+            summary[method.summary_key("median_steps_to_reach")] = float(np.median(reached))
+    return summary
 
 
 def train(algo_config: Any, log: Any = None) -> Any:

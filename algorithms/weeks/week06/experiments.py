@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from algorithms.experiment import Tracker, experiment
 from algorithms.weeks.rl_common import (
     UNITS,
+    reach_summary,
     SingleRunConfig,
     StudyConfig,
     algorithm_config,
@@ -114,12 +115,7 @@ def a2c_vs_reinforce(config: A2CvsReinforceConfig, tracker: Tracker) -> dict[str
                            grid, prefix="compare", description="A2C vs REINFORCE")
     summary = study.summary("final_return") | study.summary("final_return", np.std,
                                                             as_name="final_return_std")
-    for method in study.methods:
-        steps = study.scalars(method.key, "steps_to_reach")
-        reached = steps[np.isfinite(steps)]
-        summary[method.summary_key("seeds_reaching")] = float(len(reached))
-        if len(reached):
-            summary[method.summary_key("median_steps_to_reach")] = float(np.median(reached))
+    summary |= reach_summary(study)
     summary |= study.summary("max_drop") | study.summary("wall_s")
     tracker.log_table("compare/final_return", ["method", *ROW_COLUMNS],
                       study.table("final_return"))

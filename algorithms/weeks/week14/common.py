@@ -1,20 +1,16 @@
-"""What week 14's experiments share: DQN's config built from a week config's overrides, the
-single-run config, RL Zoo's CartPole settings, and the measurement of a value-based seed study.
+"""What week 14's experiments share: the single-run config, RL Zoo's CartPole settings, and the
+measurement of a value-based seed study.
 
-DQN lives in :mod:`algorithms.value.dqn`, not in :mod:`algorithms.policy`, so
-:func:`algorithms.weeks.rl_common.algorithm_config` cannot build it; :func:`dqn_config` does the
-same checks for :class:`~algorithms.value.dqn.DQNConfig`. Everything else of ``rl_common``
-(``single_run``, ``seeded_method``, ``measure_returns``) works on DQN as it is, because
-``dqn.train`` returns the policy package's ``TrainResult``.
+DQN's config is built by :func:`algorithms.weeks.rl_common.algorithm_config` ("dqn"), and the rest
+of ``rl_common`` (``single_run``, ``seeded_method``, ``measure_returns``) works on DQN as it is,
+because ``dqn.train`` returns the policy package's ``TrainResult``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from algorithms.weeks.rl_common import SingleRunConfig
+from algorithms.weeks.rl_common import SingleRunConfig, algorithm_config
 
 # RL Zoo's DQN hyperparameters for CartPole-v1 (SB3's DQN): train_freq 256 env steps, then
 # 128 gradient steps; RL Zoo's target_update_interval of 10 counts *env* steps in SB3, so the
@@ -32,33 +28,13 @@ SMOKE_DQN: dict[str, Any] = {"total_timesteps": 600, "learning_starts": 200, "tr
                              "log_interval": 200, "buffer_size": 1_000}
 
 
-def dqn_config(overrides: Mapping[str, Any], **fixed: Any) -> Any:
-    """``DQNConfig`` from a week config's ``overrides`` and the values the experiment ``fixed``
-    itself; a field DQNConfig lacks, or an override of a fixed value, is a ValueError."""
-    from algorithms.value.dqn import DQNConfig
-
-    fields = {f.name for f in dataclasses.fields(DQNConfig)}
-    unknown = sorted((set(overrides) | set(fixed)) - fields)
-    if unknown:
-        raise ValueError(f"DQNConfig has no field {', '.join(unknown)} "
-                         f"(its fields: {', '.join(sorted(fields))})")
-    clash = sorted(set(overrides) & set(fixed))
-    if clash:
-        raise ValueError(f"DQNConfig: {', '.join(clash)} is set by the experiment itself and "
-                         "cannot be overridden in algo")
-    values = {**overrides, **fixed}
-    if "hidden" in values:  # JSON / pydantic hand over a list
-        values["hidden"] = tuple(values["hidden"])
-    return DQNConfig(**values)
-
-
 class DQNRunConfig(SingleRunConfig):
     """A single DQN run: ``algo`` overrides fields of ``dqn.DQNConfig``."""
 
     algorithm: ClassVar[str] = "dqn"
 
     def algorithm_configs(self) -> dict[str, Any]:
-        return {"dqn": dqn_config(self.algo, seed=self.seed)}
+        return {"dqn": algorithm_config("dqn", self.algo, seed=self.seed)}
 
 
 def auc(curve: Any) -> float:

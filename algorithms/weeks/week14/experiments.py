@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from algorithms.experiment import Tracker, experiment
-from algorithms.weeks.rl_common import UNITS, StudyConfig, algorithm_config, single_run
-from algorithms.weeks.week14.common import RL_ZOO_CARTPOLE, SMOKE_DQN, DQNRunConfig, dqn_config
+from algorithms.weeks.rl_common import (UNITS, StudyConfig, algorithm_config, reach_summary,
+                                        single_run)
+from algorithms.weeks.week14.common import RL_ZOO_CARTPOLE, SMOKE_DQN, DQNRunConfig
 
 
 class DQNCartPoleConfig(DQNRunConfig):
@@ -61,7 +62,7 @@ class ValueVsPolicyConfig(StudyConfig):
     def algorithm_configs(self) -> dict[str, Any]:
         fixed = {"env_id": self.env_id, "total_timesteps": self.total_timesteps,
                  "seed": self.seed}
-        configs = {"dqn": dqn_config(self.algo.get("dqn", {}), **fixed)}
+        configs = {"dqn": algorithm_config("dqn", self.algo.get("dqn", {}), **fixed)}
         return configs | {key: algorithm_config(key, self.algo.get(key, {}), **fixed)
                           for key in METHODS if key != "dqn"}
 
@@ -88,12 +89,7 @@ def value_vs_policy(config: ValueVsPolicyConfig, tracker: Tracker) -> dict[str, 
     summary = {"reach": config.reach}
     summary |= study.summary("final_return") | study.summary("eval_return")
     summary |= study.summary("auc") | study.summary("wall_s")
-    for method in study.methods:
-        steps = study.scalars(method.key, "steps_to_reach")
-        reached = steps[np.isfinite(steps)]
-        summary[method.summary_key("seeds_reaching")] = float(len(reached))
-        if len(reached):
-            summary[method.summary_key("median_steps_to_reach")] = float(np.median(reached))
+    summary |= reach_summary(study)
     for name in ("final_return", "eval_return", "auc"):
         tracker.log_table(f"compare/{name}", ["method", *ROW_COLUMNS], study.table(name))
     tracker.log_table("compare/steps_to_reach", ["method", "steps_per_seed"],

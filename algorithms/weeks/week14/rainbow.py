@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from algorithms.experiment import Tracker, experiment
-from algorithms.weeks.rl_common import UNITS, StudyConfig
-from algorithms.weeks.week14.common import RL_ZOO_CARTPOLE, SMOKE_DQN, dqn_config
+from algorithms.weeks.rl_common import UNITS, StudyConfig, algorithm_config
+from algorithms.weeks.week14.common import RL_ZOO_CARTPOLE, SMOKE_DQN
 
 # variant key → (label, the DQNConfig switches it turns on); n-step with n = 3 as in Rainbow,
 # PER with Rainbow's α = 0.5 and β 0.4 → 1
@@ -54,7 +54,7 @@ class RainbowAblationConfig(StudyConfig):
 
     def algorithm_configs(self) -> dict[str, Any]:
         """``env/variant`` → its DQNConfig."""
-        return {f"{env}/{key}": dqn_config(self.envs[env], **switches, seed=self.seed)
+        return {f"{env}/{key}": algorithm_config("dqn", self.envs[env], **switches, seed=self.seed)
                 for env in self.envs for key, (_, switches) in VARIANTS.items()}
 
 
@@ -119,7 +119,7 @@ class OverestimationConfig(StudyConfig):
         "gpu": {"n_seeds": 10, "algo": {"total_timesteps": 100_000}}}
 
     def algorithm_configs(self) -> dict[str, Any]:
-        return {key: dqn_config(self.algo, double=(key == "double"),
+        return {key: algorithm_config("dqn", self.algo, double=(key == "double"),
                                 probe_every=self.probe_every,
                                 probe_episodes=self.probe_episodes, seed=self.seed)
                 for key in ("dqn", "double")}
