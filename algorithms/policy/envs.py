@@ -27,11 +27,13 @@ from torch import Tensor
 
 
 class EpisodeStats(gym.Wrapper):
-    """Adds ``ep_return``, ``ep_length`` and ``ep_cost`` (undiscounted, before any reward
-    normalisation) to the info of an episode's last step."""
+    """Adds ``ep_return``, ``ep_length``, ``ep_cost`` and ``ep_true_return`` (undiscounted,
+    before any reward normalisation) to the info of an episode's last step. The true return sums
+    ``info["true_reward"]`` where an environment's reward is a misspecified proxy of what is
+    wanted (week 12's gridworlds), and the reward itself everywhere else."""
 
     def reset(self, **kwargs):
-        self._ret, self._len, self._cost = 0.0, 0, 0.0
+        self._ret, self._len, self._cost, self._true = 0.0, 0, 0.0, 0.0
         return self.env.reset(**kwargs)
 
     def step(self, action):
@@ -39,9 +41,10 @@ class EpisodeStats(gym.Wrapper):
         self._ret += float(reward)
         self._len += 1
         self._cost += float(info.get("cost", 0.0))
+        self._true += float(info.get("true_reward", reward))
         if terminated or truncated:
             info = {**info, "ep_return": self._ret, "ep_length": self._len,
-                    "ep_cost": self._cost}
+                    "ep_cost": self._cost, "ep_true_return": self._true}
         return obs, reward, terminated, truncated, info
 
 
@@ -141,18 +144,22 @@ def _merged(info: dict, key: str, done: np.ndarray, n: int) -> np.ndarray:
 
 @dataclass
 class EpisodeLog:
-    """Every finished episode: the global env step it ended at, its return, length and cost."""
+    """Every finished episode: the global env step it ended at, its return, length, cost and
+    true return (the return itself unless the environment's reward is a proxy)."""
 
     steps: list[int] = field(default_factory=list)
     returns: list[float] = field(default_factory=list)
     lengths: list[int] = field(default_factory=list)
     costs: list[float] = field(default_factory=list)
+    true_returns: list[float] = field(default_factory=list)
 
-    def add(self, step: int, ret: float, length: int, cost: float) -> None:
+    def add(self, step: int, ret: float, length: int, cost: float,
+            true_return: float | None = None) -> None:
         self.steps.append(step)
         self.returns.append(ret)
         self.lengths.append(length)
         self.costs.append(cost)
+        self.true_returns.append(ret if true_return is None else true_return)
 
     def mean_return(self, last: int = 20) -> float:
         return float(np.mean(self.returns[-last:])) if self.returns else float("nan")
@@ -276,7 +283,8 @@ class StepCollector:
                 final = info["final_info"]
                 for i in np.flatnonzero(done & final["_ep_return"]):
                     self.episodes.add(self.global_step, float(final["ep_return"][i]),
-                                      int(final["ep_length"][i]), float(final["ep_cost"][i]))
+                                      int(final["ep_length"][i]), float(final["ep_cost"][i]),
+                                      float(final["ep_true_return"][i]))
             actions.append(action)
             logps.append(logp)
             values.append(value)

@@ -24,8 +24,10 @@ UNITS = {"*steps*": "steps", "*wall_s": "s", "*sps": "steps/s", "*episodes": "ep
 CONFIG_TYPES = {"reinforce": "ReinforceConfig", "npg": "NPGConfig", "trpo": "TRPOConfig",
                 "ppo": "PPOConfig", "a2c": "A2CConfig", "cpo": "CPOConfig",
                 "impala": "ImpalaConfig", "pcpo": "PCPOConfig",
-                "lagrangian_ppo": "LagrangianPPOConfig", "dqn": "DQNConfig"}
-PACKAGES = {"dqn": "algorithms.value"}  # the rest are in algorithms.policy
+                "lagrangian_ppo": "LagrangianPPOConfig", "dqn": "DQNConfig",
+                "tabular_q": "TabularQConfig"}
+# the rest are in algorithms.policy
+PACKAGES = {"dqn": "algorithms.value", "tabular_q": "algorithms.value"}
 
 
 def algorithm_config(algorithm: str, overrides: Mapping[str, Any], **fixed: Any) -> Any:

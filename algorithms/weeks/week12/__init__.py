@@ -1,0 +1,15 @@
+"""Week 12: reward hacking and overoptimization.
+
+* ``reward_hacking.py`` (``reward-hacking``): tabular Q-learning and PPO optimise a misspecified
+  (proxy) reward in gridworlds of ``algorithms.safety.gridworlds``; proxy against true return
+  over training.
+* ``overoptimization.py`` (``overoptimization``): proxy reward models trained on gold-labelled
+  pairs of week 9's sentiment task at several data sizes; best-of-n and PPO against each proxy,
+  gold and proxy reward against d = √KL, and the fits of Gao et al. (2022).
+
+Torch is imported inside the experiments, so that ``forge weeks`` stays light.
+"""
+
+from algorithms.weeks.week12 import reward_hacking
+
+__all__ = ["reward_hacking"]
