@@ -14,7 +14,8 @@ EXPERIMENTS = experiments_for(11)
 
 
 def test_week_11_registers_its_experiments_and_their_plan_coverage():
-    assert {"sparse-autoencoders", "activation-patching"} <= set(EXPERIMENTS)
+    assert {"sparse-autoencoders", "activation-patching", "weak-to-strong"} <= set(EXPERIMENTS)
+    assert EXPERIMENTS["weak-to-strong"].covers == (2,)
     assert EXPERIMENTS["sparse-autoencoders"].covers == (3,)
     assert EXPERIMENTS["activation-patching"].covers == (3,)
     for exp in EXPERIMENTS.values():
@@ -49,6 +50,11 @@ def test_the_summaries_name_the_measured_quantities():
                                           "loss_recovered_zero", "loss_recovered_mean",
                                           "loss_increase")} <= set(sae)
     assert sae["l1_3.l0"] <= sae["l1_0.3.l0"]  # a larger λ, fewer active features
+    w2s = runs["weak-to-strong"][0]
+    for task in ("sentiment", "language_family"):
+        assert {f"{task}.{arm}.accuracy" for arm in ("weak", "naive", "aux", "ceiling")} \
+            <= set(w2s)
+        assert {f"{task}.naive_pgr", f"{task}.aux_pgr"} <= set(w2s)
     patching = runs["activation-patching"][0]
     # the last site at the last position is the whole stream the logits read
     assert patching["template0.block0.last_recovery"] == pytest.approx(1.0)

@@ -40,3 +40,20 @@ def patching_heatmap(recovery: np.ndarray, tokens: list[str], sites: list[str]) 
     ax.grid(False)
     fig.colorbar(image, ax=ax, label="fraction of the logit difference recovered")
     return fig
+
+
+def weak_to_strong_bars(accuracies: dict[str, dict[str, list[float]]], labels: list[str]) -> Any:
+    """task → arm → per-seed accuracies: one panel per task, the arms side by side."""
+    from algorithms.plotting import panel_grid, seed_errorbars
+
+    nrows, ncols = panel_grid(len(accuracies))
+    fig, axes = figure(nrows, ncols, squeeze=False)
+    for ax in axes.flat[len(accuracies):]:
+        ax.set_visible(False)
+    for ax, (task, arms) in zip(axes.flat, accuracies.items()):
+        for i, (arm, values) in enumerate(arms.items()):
+            seed_errorbars(ax, {labels[i]: (np.array([i]), np.asarray(values)[:, None])})
+        ax.set_xticks(range(len(arms)), ["weak", "naive", "conf. loss", "ceiling"])
+        ax.set(title=task.replace("_", " "), ylabel="test accuracy")
+        ax.legend(loc="lower right", fontsize="x-small")
+    return fig
