@@ -10,8 +10,9 @@ features is trained, with dead features resampled, and measured on the evaluatio
   token), the features resampled in training;
 * the loss recovered with the SAE spliced into the forward pass, (L_ablated − L_SAE) /
   (L_ablated − L_clean), against two ablations of the stream at that site: zeros (Bricken et
-  al.'s score) and its mean over the training tokens (a harder bar: the mean keeps the
-  stream's constant part), and the spliced loss's increase over the clean loss, in nats.
+  al.'s score) and its mean over the training tokens (both ablated losses are reported, since
+  the score is only as informative as its baseline is bad), and the spliced loss's increase
+  over the clean loss, in nats: the number that does not depend on a baseline.
 
 The trade-off between L0 and loss recovered over λ is one figure; the first seed's SAE at the
 middle λ gets **feature dashboards**: for the most frequent live features and a seeded random
