@@ -17,6 +17,7 @@ from forge_cli.config import load_settings, unknown_environment
 from forge_cli.errors import BadInput
 from forge_cli.runner import MAX_SEEDS, RunPlan, parse_seeds
 from forge_cli.store import RunRecord, RunStore, now_iso, write_text_atomic
+from conftest import FREE_WEEK
 from forge_cli_harness import assert_one_line_error, forge, tree_fingerprint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -153,8 +154,8 @@ def test_sigterm_exits_143_and_ctrl_c_130(project, registry):
     assert signal.getsignal(signal.SIGTERM) is not None  # the boundary put the handler back
 
 
-def test_facts_of_a_week_without_experiments_says_so(project):
-    outcome = forge("facts", "week12")
+def test_facts_of_a_week_without_experiments_says_so(project, registry):
+    outcome = forge("facts", f"week{FREE_WEEK}")
     assert outcome.code == 1 and "no experiments" in outcome.stderr, outcome.stderr
     assert "forge run" not in outcome.stderr
 

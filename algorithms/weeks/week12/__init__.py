@@ -10,6 +10,7 @@
 Torch is imported inside the experiments, so that ``forge weeks`` stays light.
 """
 
-from algorithms.weeks.week12 import reward_hacking
+from algorithms.weeks.week12 import reward_hacking  # noqa: I001
+from algorithms.weeks.week12 import overoptimization
 
-__all__ = ["reward_hacking"]
+__all__ = ["overoptimization", "reward_hacking"]
