@@ -159,7 +159,7 @@ def test_weeks_fits_the_terminal_and_shows_plan_coverage(terminal, width):
     assert sorted(rows) == list(range(1, 17))
     assert re.search(r" 2/2\s+0\s+0\s+0$", rows[1]) and re.search(r" 4/4\s+0\s", rows[5])
     assert re.search(r" 4/4\s+0\s", rows[4])
-    assert re.search(r" 0/2\s", rows[12])  # week 12 has no experiments yet
+    assert re.search(r" 4/4\s", rows[11]) and re.search(r" 2/2\s", rows[12])
 
 
 def test_weeks_detail_says_which_experiment_covers_what(terminal):
