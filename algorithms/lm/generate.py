@@ -21,6 +21,7 @@ does the recomputation, the reference the cached path is tested against.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -141,6 +142,31 @@ def generate(model: LanguageModel, prompt: Tensor, max_new_tokens: int,
     if eos_id is not None:
         rows = [row[:row.index(eos_id)] if eos_id in row else row for row in rows]
     return rows
+
+
+def sample_continuations(model: LanguageModel, prompts: Sequence[Sequence[int]], n_samples: int,
+                         max_new_tokens: int, temperature: float, eos_id: int | None, seed: int,
+                         batch_prompts: int = 32) -> list[list[list[int]]]:
+    """``n_samples`` continuations of each prompt by ancestral sampling at ``temperature``, in
+    the prompts' order; a continuation ends before ``eos_id``. :func:`generate` takes rows of
+    one length, so prompts are grouped by length (shortest first) and sampled
+    ``batch_prompts`` at a time from one generator seeded with ``seed``."""
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    out: list[list[list[int]]] = [[] for _ in prompts]
+    by_length: dict[int, list[int]] = {}
+    for i, prompt in enumerate(prompts):
+        by_length.setdefault(len(prompt), []).append(i)
+    for _, indices in sorted(by_length.items()):
+        for start in range(0, len(indices), batch_prompts):
+            chunk = indices[start:start + batch_prompts]
+            rows = torch.tensor([list(prompts[i]) for i in chunk for _ in range(n_samples)],
+                                device=device)
+            new = generate(model, rows, max_new_tokens, Sampling(temperature=temperature),
+                           eos_id=eos_id, generator=generator)
+            for k, i in enumerate(chunk):
+                out[i] = new[k * n_samples:(k + 1) * n_samples]
+    return out
 
 
 def sequence_log_probs(model: LanguageModel, idx: Tensor, start: int = 1) -> Tensor:

@@ -46,27 +46,12 @@ NEGATIVE_COMPOUND = -0.05
 def sample_grouped(model, prompts: Sequence[Sequence[int]], n_samples: int, max_new_tokens: int,
                    eos_id: int | None, seed: int, temperature: float = 1.0,
                    batch_rows: int = 256) -> list[list[list[int]]]:
-    """``n_samples`` continuations of each prompt; prompts of different lengths are batched by
-    length (``generate`` takes rows of one length), the result in the prompts' order."""
-    from algorithms.lm.generate import Sampling, generate
+    """``n_samples`` continuations of each prompt (any lengths), about ``batch_rows`` sampled
+    rows per call: :func:`algorithms.lm.generate.sample_continuations`."""
+    from algorithms.lm.generate import sample_continuations
 
-    device = next(model.parameters()).device
-    generator = torch.Generator(device=device).manual_seed(seed)
-    out: list[list[list[int]] | None] = [None] * len(prompts)
-    by_length: dict[int, list[int]] = {}
-    for i, p in enumerate(prompts):
-        by_length.setdefault(len(p), []).append(i)
-    per_call = max(1, batch_rows // max(1, n_samples))
-    for _, idx in sorted(by_length.items()):
-        for start in range(0, len(idx), per_call):
-            chunk = idx[start:start + per_call]
-            rows = torch.tensor([list(prompts[i]) for i in chunk for _ in range(n_samples)],
-                                device=device)
-            new = generate(model, rows, max_new_tokens, Sampling(temperature=temperature),
-                           eos_id=eos_id, generator=generator)
-            for k, i in enumerate(chunk):
-                out[i] = new[k * n_samples:(k + 1) * n_samples]
-    return [o or [] for o in out]
+    return sample_continuations(model, prompts, n_samples, max_new_tokens, temperature, eos_id,
+                                seed, batch_prompts=max(1, batch_rows // max(1, n_samples)))
 
 
 # ---- critique → revision ----------------------------------------------------------------

@@ -55,27 +55,6 @@ def story_openings(text: str, tokenizer: Any, eot_id: int, n_prompts: int, promp
                      f"tokens, fewer than the {n_prompts} prompts asked for")
 
 
-def sample_continuations(model: Any, prompts: Sequence[Sequence[int]], n_samples: int,
-                         max_new_tokens: int, temperature: float, eot_id: int | None,
-                         seed: int, batch_prompts: int = 32) -> list[list[list[int]]]:
-    """``n_samples`` continuations of each prompt (all prompts of one length), by ancestral
-    sampling at ``temperature``; a continuation ends before the end-of-text token."""
-    import torch
-
-    from algorithms.lm.generate import Sampling, generate
-
-    device = next(model.parameters()).device
-    generator = torch.Generator(device=device).manual_seed(seed)
-    out: list[list[list[int]]] = []
-    for start in range(0, len(prompts), batch_prompts):
-        chunk = prompts[start:start + batch_prompts]
-        rows = torch.tensor([list(p) for p in chunk for _ in range(n_samples)], device=device)
-        new = generate(model, rows, max_new_tokens, Sampling(temperature=temperature),
-                       eos_id=eot_id, generator=generator)
-        out.extend(new[i * n_samples:(i + 1) * n_samples] for i in range(len(chunk)))
-    return out
-
-
 def decode(tokenizer: Any, ids: Sequence[int]) -> str:
     return tokenizer.decode(list(ids)) if ids else ""
 

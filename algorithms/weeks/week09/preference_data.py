@@ -98,7 +98,8 @@ def preference_data(config: PreferenceDataConfig, tracker: Tracker) -> dict[str,
                                        length_bias)
     from algorithms.preference.pairs import PreferencePair, write_pairs
     from algorithms.weeks.week08.common import eot_of, load_model_artifact
-    from algorithms.weeks.week09.common import decode, sample_continuations, story_openings
+    from algorithms.lm.generate import sample_continuations
+    from algorithms.weeks.week09.common import decode, story_openings
 
     model, checkpoint, tokenizer = load_model_artifact(tracker, BASE_MODEL)
     eot = eot_of(tokenizer)

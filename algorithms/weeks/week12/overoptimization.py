@@ -269,7 +269,7 @@ def _judge(task: Any, policy: Any, n: int, max_new: int, seed: int, with_kl: boo
     import torch
 
     from algorithms.preference.sequences import completion_batch, sequence_logps
-    from algorithms.weeks.week09.common import sample_continuations
+    from algorithms.lm.generate import sample_continuations
 
     groups = sample_continuations(policy, task.test, n, max_new, 1.0, task.eot, seed)
     prompts = [p for p in task.test for _ in range(n)]
