@@ -122,12 +122,13 @@ def weak_to_strong(config: WeakToStrongConfig, tracker: Tracker) -> dict[str, fl
         raise ValueError(f"unknown task {', '.join(unknown)} (known: {', '.join(TASKS)})")
     strong_lm, _, tokenizer = load_model_artifact(tracker, BASE_MODEL)
     sizes = tracker.use_artifact(SIZE_MODELS)
-    folders = sorted((p for p in sizes.iterdir() if (p / "checkpoint").is_dir()),
-                     key=lambda p: sum(t.numel() for t in
-                                       load_model_folder(p / "checkpoint")[0].parameters()))
-    if not folders:
+    family = [load_model_folder(p / "checkpoint") for p in sorted(sizes.iterdir())
+              if (p / "checkpoint").is_dir()]
+    if not family:
         raise InputError(f"{SIZE_MODELS} holds no models")
-    weak_lm, _, weak_tokenizer = load_model_folder(folders[0] / "checkpoint")
+    # the weak supervisor: the family's smallest model
+    weak_lm, _, weak_tokenizer = min(family, key=lambda m: sum(t.numel()
+                                                               for t in m[0].parameters()))
     if tokenizer_fingerprint(weak_tokenizer) != tokenizer_fingerprint(tokenizer):
         raise InputError("the weak and the strong model's tokenizers differ")
     weak_lm, strong_lm = weak_lm.cpu().float(), strong_lm.cpu().float()
