@@ -359,8 +359,8 @@ def _report(config: OveroptimizationConfig, tracker: Tracker,
         if fit is not None:
             summary.update({f"{key}.fit_alpha": fit.alpha, f"{key}.fit_beta": fit.beta,
                             f"{key}.fit_r2": fit.r2, f"{key}.fit_has_peak": float(fit.has_peak),
-                            # no turn-over: the fitted peak is past the range, at least d_max
-                            f"{key}.fit_peak_d": fit.peak_d if fit.has_peak else fit.d_max})
+                            # argmax of the fitted gold over the measured d in [0, d_max]
+                            f"{key}.fit_best_d": min(fit.peak_d, fit.d_max)})
         shown = ([r3(fit.alpha), r3(fit.beta), r3(fit.r2),
                   r3(fit.peak_d) if fit.has_peak else "none"] if fit else ["—"] * 4)
         fit_rows.append([figure, label, *shown, r3(d[top]), r3(g_mean[top]), r3(g_mean[-1])])

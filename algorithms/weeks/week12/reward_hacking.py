@@ -96,6 +96,7 @@ def reward_hacking(config: RewardHackingConfig, tracker: Tracker) -> dict[str, f
     for env in config.environments:
         for algorithm in ALGORITHMS:
             on_proxy, on_true = f"{env}.{algorithm}.proxy", f"{env}.{algorithm}.true"
+            del summary[f"{on_true}.final_return"]  # an R* arm's return is its final_true_return
             # what optimising R instead of R* cost in R*, and how far R* fell from its best
             summary[f"{env}.{algorithm}.true_return_lost"] = (
                 summary[f"{on_true}.final_true_return"] - summary[f"{on_proxy}.final_true_return"])
