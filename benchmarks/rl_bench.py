@@ -14,7 +14,11 @@ DQN: both train RL Zoo's dqn.yml CartPole-v1 settings, read from one source, wee
 train_freq 256 env steps then gradient_steps 128, ε from 1 to 0.04 over the first 16% of the
 budget, an MLP of [256, 256], Huber loss, gradient norm clipped at 10, hard target copies,
 one env, one torch thread. forge's ``stop_return`` and, in SB3, a callback stop both at the
-same target as PPO (20-episode moving average of the training returns ≥ 475). The one
+same target as PPO (20-episode moving average of the training returns ≥ 475); a second
+reading, RL Zoo's, judges the greedy policy: every 2,500 env steps both libraries' greedy
+policies play 10 episodes through forge's ``evaluate`` on the same seeds, and the first
+evaluation with a mean ≥ 475 counts as solved (``EVAL_EVERY``; the evaluations' time is in
+both libraries' wall time). The one
 hyperparameter whose unit differs is the target update: RL Zoo's ``target_update_interval: 10``
 counts *env* steps in SB3 (``DQN._on_step`` copies θ⁻ ← θ every 10 calls of ``env.step``), and
 since θ only changes inside the training phases, that is one copy of the online net before
@@ -59,6 +63,10 @@ TARGET, WINDOW, BUDGET = 475.0, 20, 100_000
 DQN_BUDGET = 50_000  # RL Zoo's n_timesteps for DQN on CartPole-v1
 SB3_TARGET_UPDATE_INTERVAL = 10  # RL Zoo's target_update_interval: env steps in SB3
 DQN_REACH = 400.0  # week 14's value-vs-policy "reach": a second, lower bar for DQN's table
+# RL Zoo judges DQN greedily (its EvalCallback): every EVAL_EVERY env steps both libraries'
+# greedy policies play EVAL_EPISODES episodes through forge's ``evaluate`` on the same seeds,
+# and a run is "solved greedily" at the first evaluation whose mean return reaches TARGET
+EVAL_EVERY, EVAL_EPISODES = 2_500, 10
 
 
 def rl_zoo_config(seed: int) -> Any:
@@ -143,11 +151,13 @@ def dqn_config(seed: int) -> Any:
     from algorithms.weeks.rl_common import algorithm_config
     from algorithms.weeks.week14.common import RL_ZOO_CARTPOLE
 
-    c = algorithm_config("dqn", {**RL_ZOO_CARTPOLE, "stop_return": TARGET}, seed=seed)
+    c = algorithm_config("dqn", {**RL_ZOO_CARTPOLE, "stop_return": TARGET,
+                                 "eval_every": EVAL_EVERY, "eval_episodes": EVAL_EPISODES},
+                         seed=seed)
     # what the SB3 side below assumes: vanilla DQN (SB3's), one env, the budget of the table
     assert c.total_timesteps == DQN_BUDGET and c.n_envs == 1
     assert not (c.double or c.dueling or c.prioritized) and c.n_step == 1 and c.loss == "huber"
-    assert c.eval_every == 0 and c.probe_every == 0 and not c.normalize_env
+    assert c.stop_eval_return is None and c.probe_every == 0 and not c.normalize_env
     # the target-update mapping of the module docstring: forge copies θ⁻ after every training
     # phase (C = gradient_steps, counted in gradient steps), SB3 at least once in every
     # rollout of train_freq env steps (10 ≤ train_freq), while θ does not move: the same copies
@@ -173,6 +183,45 @@ def reached_at(steps: list[int], returns: list[float], threshold: float) -> floa
     return float(hit) if hit is not None else np.nan
 
 
+def greedy_solved_at(steps: list[int], returns: list[float]) -> float:
+    """The env step of the first greedy evaluation whose mean return reached ``TARGET`` (nan
+    if none did)."""
+    hits = [step for step, ret in zip(steps, returns) if ret >= TARGET]
+    return float(hits[0]) if hits else np.nan
+
+
+def greedy_evaluations(env_id: str, seed: int) -> Any:
+    """An SB3 callback that every ``EVAL_EVERY`` env steps evaluates the greedy policy with
+    forge's ``evaluate`` on the seeds forge's DQN validates on (30 000 + 100 · seed)."""
+    import torch
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from algorithms.policy.envs import evaluate
+
+    class Greedy:  # forge's agent interface over SB3's deterministic predict
+        def __init__(self, model: Any) -> None:
+            self.model = model
+
+        def act(self, obs: Any, deterministic: bool = True) -> tuple[Any, None, None]:
+            action, _ = self.model.predict(obs.numpy(), deterministic=deterministic)
+            return torch.as_tensor(action), None, None
+
+    class GreedyEvaluations(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.steps: list[int] = []
+            self.returns: list[float] = []
+
+        def _on_step(self) -> bool:
+            if self.num_timesteps % EVAL_EVERY == 0:
+                self.steps.append(self.num_timesteps)
+                self.returns.append(float(np.mean(evaluate(
+                    Greedy(self.model), env_id, EVAL_EPISODES, seed=30_000 + 100 * seed))))
+            return True
+
+    return GreedyEvaluations()
+
+
 def run_forge_dqn(seed: int) -> dict[str, float]:
     from algorithms.value import dqn
 
@@ -185,7 +234,9 @@ def run_forge_dqn(seed: int) -> dict[str, float]:
             "wall_s": wall if solved is not None else np.nan, "run_s": wall,
             "sps": result.global_step / wall, "total_steps": float(result.global_step),
             "best_avg": best_average(result.episodes.returns),
-            "reach": reached_at(result.episodes.steps, result.episodes.returns, DQN_REACH)}
+            "reach": reached_at(result.episodes.steps, result.episodes.returns, DQN_REACH),
+            "greedy": greedy_solved_at(result.history.get("eval_step", []),
+                                       result.history.get("eval_return", []))}
 
 
 def run_sb3_dqn(seed: int) -> dict[str, float]:
@@ -203,11 +254,14 @@ def run_sb3_dqn(seed: int) -> dict[str, float]:
                 exploration_initial_eps=c.exploration_initial_eps,
                 exploration_final_eps=c.exploration_final_eps, max_grad_norm=c.max_grad_norm,
                 policy_kwargs={"net_arch": list(c.hidden)}, seed=seed, device="cpu", verbose=0)
-    callback = stop_when_solved()
-    model.learn(total_timesteps=c.total_timesteps, callback=callback)
+    from stable_baselines3.common.callbacks import CallbackList
+
+    callback, greedy = stop_when_solved(), greedy_evaluations(c.env_id, seed)
+    model.learn(total_timesteps=c.total_timesteps, callback=CallbackList([greedy, callback]))
     wall = time.perf_counter() - start
     solved = callback.solved_at
     return {"steps": float(solved if solved is not None else np.nan),
+            "greedy": greedy_solved_at(greedy.steps, greedy.returns),
             "wall_s": wall if solved is not None else np.nan, "run_s": wall,
             "sps": model.num_timesteps / wall, "total_steps": float(model.num_timesteps),
             "best_avg": best_average(callback.returns),
@@ -228,7 +282,8 @@ def dqn_seed_table(seeds: list[int]) -> tuple[list[str], dict[str, float]]:
               f"({f['run_s']:.1f} s, {f['sps']:,.0f} steps/s, best avg {f['best_avg']:.1f}), "
               f"SB3 {s['steps']:,.0f} steps ({s['run_s']:.1f} s, {s['sps']:,.0f} steps/s, "
               f"best avg {s['best_avg']:.1f}); to {DQN_REACH:.0f}: forge {f['reach']:,.0f}, "
-              f"SB3 {s['reach']:,.0f}", flush=True)
+              f"SB3 {s['reach']:,.0f}; to greedy {TARGET:.0f}: forge {f['greedy']:,.0f}, "
+              f"SB3 {s['greedy']:,.0f}", flush=True)
 
     def col(lib: str, key: str) -> np.ndarray:
         return np.array([r[key] for r in runs[lib]], dtype=float)
@@ -244,28 +299,29 @@ def dqn_seed_table(seeds: list[int]) -> tuple[list[str], dict[str, float]]:
     def big(x: float, fmt: str) -> str:  # ∞: the median is an unsolved run; —: none solved
         return f"**{x:{fmt}}**" if np.isfinite(x) else "**∞**" if np.isinf(x) else "—"
 
-    def reach_cell(r: dict[str, float]) -> str:
-        return f"{r['reach']:,.0f}" if np.isfinite(r["reach"]) else "not reached"
+    def reach_cell(r: dict[str, float], key: str = "reach") -> str:
+        return f"{r[key]:,.0f}" if np.isfinite(r[key]) else "not reached"
 
     lines = ["| seed | forge steps | SB3 steps | forge wall s | SB3 wall s | forge steps/s | "
-             f"SB3 steps/s | forge steps to {DQN_REACH:.0f} | SB3 steps to {DQN_REACH:.0f} |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             f"SB3 steps/s | forge steps to {DQN_REACH:.0f} | SB3 steps to {DQN_REACH:.0f} | "
+             f"forge steps to greedy {TARGET:.0f} | SB3 steps to greedy {TARGET:.0f} |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for i, seed in enumerate(seeds):
         f, s = runs["forge"][i], runs["sb3"][i]
         lines.append(f"| {seed} | {steps_cell(f)} | {steps_cell(s)} | {wall_cell(f)} | "
                      f"{wall_cell(s)} | {f['sps']:,.0f} | {s['sps']:,.0f} | {reach_cell(f)} | "
-                     f"{reach_cell(s)} |")
+                     f"{reach_cell(s)} | {reach_cell(f, 'greedy')} | {reach_cell(s, 'greedy')} |")
     # medians: an unsolved run is worse than any solved one (∞); means: over the solved runs
-    inf = {lib: {k: np.nan_to_num(col(lib, k), nan=np.inf) for k in ("steps", "wall_s", "reach")}
-           for lib in runs}
-    stats = {f"{lib}_{k}_median": float(np.median(inf[lib][k]))
-             for lib in runs for k in ("steps", "wall_s", "reach")}
+    keys = ("steps", "wall_s", "reach", "greedy")
+    inf = {lib: {k: np.nan_to_num(col(lib, k), nan=np.inf) for k in keys} for lib in runs}
+    stats = {f"{lib}_{k}_median": float(np.median(inf[lib][k])) for lib in runs for k in keys}
     stats |= {f"{lib}_sps_median": float(np.median(col(lib, "sps"))) for lib in runs}
     lines.append("| **median** | " + " | ".join(
         [big(stats[f"{lib}_steps_median"], ",.0f") for lib in runs]
         + [big(stats[f"{lib}_wall_s_median"], ".1f") for lib in runs]
         + [big(stats[f"{lib}_sps_median"], ",.0f") for lib in runs]
-        + [big(stats[f"{lib}_reach_median"], ",.0f") for lib in runs]) + " |")
+        + [big(stats[f"{lib}_reach_median"], ",.0f") for lib in runs]
+        + [big(stats[f"{lib}_greedy_median"], ",.0f") for lib in runs]) + " |")
 
     def solved_mean(lib: str, key: str) -> float:
         x = col(lib, key)
@@ -276,7 +332,8 @@ def dqn_seed_table(seeds: list[int]) -> tuple[list[str], dict[str, float]]:
         [big(solved_mean(lib, "steps"), ",.0f") for lib in runs]
         + [big(solved_mean(lib, "wall_s"), ".1f") for lib in runs]
         + [big(float(np.mean(col(lib, "sps"))), ",.0f") for lib in runs]
-        + [big(solved_mean(lib, "reach"), ",.0f") for lib in runs]) + " |")
+        + [big(solved_mean(lib, "reach"), ",.0f") for lib in runs]
+        + [big(solved_mean(lib, "greedy"), ",.0f") for lib in runs]) + " |")
     solved = {lib: int(np.sum(np.isfinite(col(lib, "steps")))) for lib in runs}
     stats |= {f"{lib}_solved": float(solved[lib]) for lib in runs}
     stats |= {f"{lib}_best_avg_median": float(np.nanmedian(col(lib, "best_avg"))) for lib in runs}
@@ -318,6 +375,17 @@ def dqn_seed_table(seeds: list[int]) -> tuple[list[str], dict[str, float]]:
             f"{solved['forge']} vs SB3 {solved['sb3']})")
     lines += ["", "Issue 18's target, forge at least as good as SB3 on the medians (steps to "
               f"solve, and no fewer seeds solved): {verdict}."]
+    greedy = {lib: int(np.sum(np.isfinite(col(lib, "greedy")))) for lib in runs}
+    f_med, s_med = stats["forge_greedy_median"], stats["sb3_greedy_median"]
+    met = f_med <= s_med and greedy["forge"] >= greedy["sb3"]
+    lines += ["", f"Judged greedily, as RL Zoo judges DQN (mean of {EVAL_EPISODES} greedy "
+              f"episodes every {EVAL_EVERY:,} env steps, the same seeds for both, first "
+              f"evaluation ≥ {TARGET:.0f}): solved by forge at {greedy['forge']}/{len(seeds)} "
+              f"seeds, SB3 at {greedy['sb3']}/{len(seeds)}; median steps forge "
+              f"{big(f_med, ',.0f')}, SB3 {big(s_med, ',.0f')}: the target on this reading is "
+              + ("**undecided** (both medians ∞)." if np.isinf(f_med) and np.isinf(s_med)
+                 else "**met**." if met else "**not met**.")]
+    stats |= {f"{lib}_greedy_solved": float(greedy[lib]) for lib in runs}
     return lines, stats
 
 
