@@ -2,7 +2,8 @@
 Levine 2018): a probabilistic ensemble of dynamics MLPs trained on random and then MPC data, used
 for model-predictive control with random shooting and CEM. Measured: the model's open-loop
 prediction error against the horizon on held-out real trajectories (ensemble mean and spread),
-and MPC's return against environment steps beside model-free PPO's with the same budget."""
+and MPC's return against environment steps beside model-free PPO's and DQN's with the same
+budget."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from algorithms.experiment import Tracker, experiment
 from algorithms.weeks.rl_common import UNITS, StudyConfig, algorithm_config
 
 OPTIMIZERS = {"random": "MPC (random shooting)", "cem": "MPC (CEM)"}
+MODEL_FREE = {"ppo": "PPO (model-free)", "dqn": "DQN (model-free)"}  # the baselines
 REPORTED_HORIZONS = (1, 5, 10, 20)  # the horizons whose errors are summary keys
 
 
@@ -27,6 +29,13 @@ class WorldModelConfig(StudyConfig):
     cem: dict[str, Any] = {"population": 50, "elites": 5, "iterations": 2}
     model: dict[str, Any] = {"ensemble_size": 5, "hidden": 64}  # world_model.EnsembleConfig
     ppo: dict[str, Any] = {}  # ppo.PPOConfig fields (its defaults: RL Zoo's CartPole settings)
+    # dqn.DQNConfig fields: RL Zoo's CartPole settings (week 14) with learning and ε's decay
+    # started early enough for the short budget (RL Zoo waits 1,000 steps before learning)
+    dqn: dict[str, Any] = {"learning_rate": 2.3e-3, "batch_size": 64, "buffer_size": 100_000,
+                           "learning_starts": 200, "gamma": 0.99, "train_freq": 256,
+                           "gradient_steps": 128, "target_update_interval": 128,
+                           "exploration_fraction": 0.16, "exploration_final_eps": 0.04,
+                           "hidden": [256, 256]}
     eval_episodes: int = 1  # held-out episodes of each trained policy (MPC's: the model's test)
     error_horizon: int = 20  # H of the open-loop prediction error
     window: int = 3  # episodes in the moving average of the return curves (MPC has few)
@@ -35,14 +44,16 @@ class WorldModelConfig(StudyConfig):
                   "mpc": {"random_steps": 60, "horizon": 5}, "random_shooting": {"population": 16},
                   "cem": {"population": 8, "elites": 2},
                   "model": {"hidden": 16, "epochs": 1}, "ppo": {"n_envs": 2, "n_steps": 16,
-                                                              "n_epochs": 1}},
+                                                              "n_epochs": 1},
+                  "dqn": {"learning_starts": 40, "train_freq": 16, "gradient_steps": 2,
+                          "hidden": [16]}},
         "gpu": {"total_timesteps": 5_000, "n_seeds": 5, "eval_episodes": 5, "grid_points": 50,
                 "mpc": {"horizon": 30}, "random_shooting": {"population": 2000},
                 "cem": {"population": 400, "elites": 40, "iterations": 5},
                 "model": {"hidden": 200}}}
 
     def algorithm_configs(self) -> dict[str, Any]:
-        """method key → the config it trains (MPCConfig for each optimiser, PPOConfig)."""
+        """method key → the config it trains (MPCConfig for each optimiser, PPO's, DQN's)."""
         from algorithms.model_based.mpc import MPCConfig
         from algorithms.model_based.world_model import EnsembleConfig
 
@@ -52,8 +63,9 @@ class WorldModelConfig(StudyConfig):
                                     seed=self.seed, **self.mpc,
                                     **(self.cem if opt == "cem" else self.random_shooting))
             for opt in self.optimizers}
-        configs["ppo"] = algorithm_config("ppo", self.ppo, env_id=self.env_id,
-                                          total_timesteps=self.total_timesteps, seed=self.seed)
+        for key in MODEL_FREE:
+            configs[key] = algorithm_config(key, getattr(self, key), env_id=self.env_id,
+                                            total_timesteps=self.total_timesteps, seed=self.seed)
         return configs
 
 
@@ -62,7 +74,7 @@ class WorldModelConfig(StudyConfig):
                            "*return*": "return"})
 def world_model_mpc(config: WorldModelConfig, tracker: Tracker) -> dict[str, float]:
     """A PETS ensemble for MPC on CartPole: prediction error against horizon, and return against
-    environment steps beside PPO with the same budget."""
+    environment steps beside PPO and DQN with the same budget."""
     import dataclasses
 
     import numpy as np
@@ -88,7 +100,7 @@ def world_model_mpc(config: WorldModelConfig, tracker: Tracker) -> dict[str, flo
         def trained(seed: int) -> Any:
             algo = dataclasses.replace(configs[key], seed=seed)
             result = train(algo)
-            if key == "ppo":
+            if key in MODEL_FREE:
                 returns = evaluate(result.agent, config.env_id, config.eval_episodes,
                                    seed=eval_seed + 100 * seed)
                 return result, returns, None
@@ -113,17 +125,17 @@ def world_model_mpc(config: WorldModelConfig, tracker: Tracker) -> dict[str, flo
 
     methods = [Method(f"mpc_{opt}", label, run(f"mpc_{opt}"))
                for opt, label in OPTIMIZERS.items() if opt in config.optimizers]
-    methods.append(Method("ppo", "PPO (model-free)", run("ppo")))
+    methods += [Method(key, label, run(key)) for key, label in MODEL_FREE.items()]
     grid = np.linspace(0, config.total_timesteps, config.grid_points)
     study = run_seed_study(tracker, methods, config.seeds, measure, grid, prefix="world_model",
-                           description="world-model MPC vs PPO")
+                           description="world-model MPC vs PPO and DQN")
 
     summary = study.summary("eval_return") | study.summary("final_return") | \
         study.summary("wall_s")
     summary["budget_env_steps"] = float(config.total_timesteps)
     horizons = np.arange(1, config.error_horizon + 1)
     error, spread = {}, {}
-    for m in methods[:-1]:  # the MPC methods: they have a model
+    for m in (m for m in methods if m.key not in MODEL_FREE):  # the MPC methods: a model each
         error[m.label] = np.stack([study.scalars(m.key, f"error_h{h}") for h in horizons], 1)
         spread[m.label] = np.stack([study.scalars(m.key, f"spread_h{h}") for h in horizons], 1)
         for h in (h for h in REPORTED_HORIZONS if h <= config.error_horizon):
@@ -145,7 +157,7 @@ def world_model_mpc(config: WorldModelConfig, tracker: Tracker) -> dict[str, flo
     planners = ", ".join(
         f"{OPTIMIZERS[c.optimizer]}: {c.population} candidates per step"
         + (f" × {c.iterations} iterations" if c.optimizer == "cem" else "")
-        for key, c in configs.items() if key != "ppo")
+        for key, c in configs.items() if key not in MODEL_FREE)
     fig = band_figure(study.bands("episodic_return", title=config.env_id),
                       f"return ({config.window}-episode moving average)")
     tracker.log_figure(
@@ -153,7 +165,7 @@ def world_model_mpc(config: WorldModelConfig, tracker: Tracker) -> dict[str, flo
         f"{config.env_id}: training-episode return against environment steps (every method "
         f"the same {config.total_timesteps} steps; MPC's first {mpc_cfg.random_steps} are the "
         f"random policy's), MPC with a {mpc_cfg.model.ensemble_size}-member probabilistic "
-        f"ensemble (horizon {mpc_cfg.horizon}; {planners}) beside PPO; "
+        f"ensemble (horizon {mpc_cfg.horizon}; {planners}) beside PPO and DQN; "
         f"mean over {config.n_seeds} seeds with 95% t-intervals.")
     tracker.log_figure(
         "world_model/horizon_error", figures.horizon_error(horizons, error, spread),
