@@ -51,7 +51,7 @@ def test_the_summaries_name_the_measured_quantities():
                                           "loss_increase")} <= set(sae)
     assert sae["l1_3.l0"] <= sae["l1_0.3.l0"]  # a larger λ, fewer active features
     w2s = runs["weak-to-strong"][0]
-    for task in ("sentiment", "language_family"):
+    for task in ("sentiment", "language_family", "continuation"):  # the default tasks
         assert {f"{task}.{arm}.accuracy" for arm in ("weak", "naive", "aux", "ceiling")} \
             <= set(w2s)
         assert {f"{task}.naive_pgr", f"{task}.aux_pgr"} <= set(w2s)

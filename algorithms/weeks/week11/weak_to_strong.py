@@ -3,13 +3,20 @@ Burns et al. 2023) with week 8's pretrained language models as classifiers.
 
 The weak supervisor is the smallest model of week 8's perplexity-vs-size family; the strong
 student is the base model (larger and trained longer). Each becomes a binary classifier (a
-logit head on its last hidden state, the whole network fine-tuned). Two tasks, each split into
-a weak-training half, a student-training half and a test set:
+logit head on its last hidden state, the whole network fine-tuned). Three tasks (``tasks``
+picks), each split into a weak-training half, a student-training half and a test set:
 
 * ``sentiment``: sentences of held-out TinyStories, labelled by the sign of their VADER
   compound score (|compound| ≥ ``sentiment_margin``; classes balanced);
 * ``language_family``: chunks of the Universal Declaration of Human Rights in seven Romance
-  and eight Germanic languages, labelled by family (balanced).
+  and eight Germanic languages, labelled by family (balanced);
+* ``continuation``: two sentences of held-out TinyStories, "s_i s_j": 1 when s_j is the
+  sentence after s_i in its paragraph, 0 when s_j is that sentence with its words shuffled
+  (``continuation_negatives = "shuffled"``, the default), a sentence of another story
+  (``"other_story"``) or a later, non-adjacent sentence of the same paragraph
+  (``"same_story"``). Like Burns et al.'s NLP tasks (COPA, HellaSwag) it asks what a language
+  model knows, where the first two are lexical: a small model can nearly solve them, which
+  leaves the strong model little gap to recover.
 
 Per task and seed: the weak model trained on gold labels of the first half; its soft labels of
 the second half; the strong student trained on them naively and with the auxiliary confidence
@@ -26,7 +33,8 @@ from algorithms.weeks.week08.common import BASE_MODEL, SIZE_MODELS
 
 ROMANCE = ("spa", "por_PT", "fra", "ita", "cat", "ron_2006", "glg")
 GERMANIC = ("deu_1996", "nld", "swe", "dan", "nob", "afr", "isl", "eng")
-TASKS = ("sentiment", "language_family")
+TASKS = ("sentiment", "language_family", "continuation")  # append only: the index seeds splits
+NEGATIVES = ("other_story", "same_story", "shuffled")
 ARMS = {"weak": "weak supervisor (gold)", "naive": "strong on weak labels",
         "aux": "strong on weak labels + confidence loss", "ceiling": "strong ceiling (gold)"}
 
@@ -35,9 +43,12 @@ class WeakToStrongConfig(ExperimentConfig):
     tasks: tuple[str, ...] = TASKS
     n_per_half: int = 800  # training examples of each half (weak / student)
     n_test: int = 400
-    max_tokens: int = 40  # each example cut to this many tokens
+    max_tokens: int = 40  # sentiment and language_family examples cut to this many tokens
     sentiment_margin: float = 0.05  # VADER's neutral band
     chunk_words: int = 12  # UDHR lines cut into chunks of this many words
+    continuation_max_tokens: int = 64  # a continuation pair's cut: both sentences fit in it
+    continuation_words: tuple[int, int] = (4, 18)  # sentences of a pair: min, max words
+    continuation_negatives: str = "shuffled"  # or "other_story", "same_story" (module docstring)
     steps: int = 150
     batch_size: int = 32
     lr: float = 1e-4
@@ -45,6 +56,7 @@ class WeakToStrongConfig(ExperimentConfig):
     n_seeds: int = 3
     profiles: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": {"n_per_half": 16, "n_test": 16, "max_tokens": 12, "steps": 2,
+                  "continuation_max_tokens": 24,
                   "batch_size": 8, "n_seeds": 1},
         "gpu": {"n_per_half": 4_000, "n_test": 1_000, "steps": 1_000, "n_seeds": 5}}
 
@@ -79,6 +91,97 @@ def language_examples(chunk_words: int) -> tuple[list[str], list[int]]:
     return texts, labels
 
 
+def story_paragraphs(text: str) -> list[tuple[int, list[str]]]:
+    """The text's paragraphs (blank-line separated) as (story, sentences). The held-out file
+    has no end-of-story marker: a paragraph opening with "Once upon a time" starts a new story
+    number, so two paragraphs with different numbers are surely of different stories (a number
+    may cover several stories whose openings differ)."""
+    import re
+
+    out, story = [], 0
+    for paragraph in re.split(r"\n\s*\n", text):
+        paragraph = " ".join(paragraph.split())
+        if not paragraph:
+            continue
+        if paragraph.startswith("Once upon a time") and out:
+            story += 1
+        out.append((story, re.split(r"(?<=[.!?])\s+", paragraph)))
+    return out
+
+
+def continuation_examples(text: str, negatives: str = "shuffled",
+                          words: tuple[int, int] = (4, 18),
+                          seed: int = 0) -> tuple[list[str], list[int]]:
+    """Pairs "s_i s_j" of sentences of ``words[0]``..``words[1]`` words: label 1 when s_j is
+    s_{i+1} of the same paragraph, else 0 with s_j that sentence shuffled (``negatives =
+    "shuffled"``), a sentence of another story (``"other_story"``) or s_{i+k}, k ≥ 2, of the
+    same paragraph (``"same_story"``). Each anchor s_i gives one pair, its label drawn at
+    random (so the anchors of the two classes are alike); the classes are balanced by dropping
+    the surplus of the larger."""
+    import numpy as np
+
+    if negatives not in NEGATIVES:
+        raise ValueError(f"continuation_negatives must be one of {NEGATIVES}, not {negatives!r}")
+
+    def fits(sentence: str) -> bool:
+        return words[0] <= len(sentence.split()) <= words[1]
+
+    paragraphs = story_paragraphs(text)
+    pool = [(story, s) for story, sentences in paragraphs for s in sentences if fits(s)]
+    if negatives == "other_story" and len({story for story, _ in pool}) < 2:
+        raise InputError("other-story negatives need sentences of at least two stories")
+    rng = np.random.default_rng(seed)
+    pairs: list[tuple[str, int]] = []
+    for story, sentences in paragraphs:
+        for i in range(len(sentences) - 1):
+            later = [s for s in sentences[i + 2:] if fits(s)]
+            if not (fits(sentences[i]) and fits(sentences[i + 1])) or (
+                    negatives == "same_story" and not later):
+                continue
+            if rng.random() < 0.5:
+                pairs.append((f"{sentences[i]} {sentences[i + 1]}", 1))
+            elif negatives == "shuffled":
+                pairs.append((f"{sentences[i]} {shuffled(sentences[i + 1], rng)}", 0))
+            elif negatives == "same_story":
+                pairs.append((f"{sentences[i]} {later[rng.integers(len(later))]}", 0))
+            else:
+                while (other := pool[rng.integers(len(pool))])[0] == story:
+                    pass
+                pairs.append((f"{sentences[i]} {other[1]}", 0))
+    n = min(sum(y for _, y in pairs), sum(1 - y for _, y in pairs))
+    kept, count = [], [0, 0]
+    for text_, y in pairs:
+        if count[y] < n:
+            kept.append((text_, y))
+            count[y] += 1
+    return [t for t, _ in kept], [y for _, y in kept]
+
+
+def shuffled(sentence: str, rng: Any) -> str:
+    """``sentence`` with its words but the last in random order (never the original order),
+    the capital moved to the new first word, so that only the order tells it apart."""
+    words = sentence.split()
+    head, last = [words[0][:1].lower() + words[0][1:]] + words[1:-1], words[-1]
+    order = list(range(len(head)))
+    while len(head) > 1 and order == sorted(order):
+        order = list(rng.permutation(len(head)))
+    head = [head[i] for i in order]
+    head[0] = head[0][:1].upper() + head[0][1:]
+    return " ".join(head + [last])
+
+
+def task_examples(task: str, config: WeakToStrongConfig) -> tuple[list[str], list[int]]:
+    """The texts and labels of ``task``."""
+    if task == "sentiment":
+        return sentiment_examples(config.sentiment_margin)
+    if task == "language_family":
+        return language_examples(config.chunk_words)
+    from algorithms.lm.data import corpus_files
+
+    return continuation_examples(corpus_files("tinystories")[1].read_text(encoding="utf-8"),
+                                 config.continuation_negatives, config.continuation_words)
+
+
 def split_task(texts: list[str], labels: list[int], n_half: int, n_test: int,
                rng: Any) -> dict[str, tuple[list[str], Any]]:
     """Balanced weak / student / test splits (each half of its examples positive)."""
@@ -103,7 +206,7 @@ def split_task(texts: list[str], labels: list[int], n_half: int, n_test: int,
 @experiment(week=11, name="weak-to-strong", covers=(2,), config=WeakToStrongConfig,
             units={"*accuracy": "accuracy", "*pgr": "PGR"}, needs=(BASE_MODEL, SIZE_MODELS))
 def weak_to_strong(config: WeakToStrongConfig, tracker: Tracker) -> dict[str, float]:
-    """Weak supervisor, strong students (naive and confidence loss) and strong ceiling on two
+    """Weak supervisor, strong students (naive and confidence loss) and strong ceiling on
     binary tasks: test accuracy and performance gap recovered, over seeds."""
     import copy
 
@@ -138,14 +241,15 @@ def weak_to_strong(config: WeakToStrongConfig, tracker: Tracker) -> dict[str, fl
     rows_out: list[list[Any]] = []
     accuracies: dict[str, dict[str, list[float]]] = {}
     for task in config.tasks:
-        texts, labels = (sentiment_examples(config.sentiment_margin) if task == "sentiment"
-                         else language_examples(config.chunk_words))
+        texts, labels = task_examples(task, config)
+        max_tokens = config.continuation_max_tokens if task == "continuation" \
+            else config.max_tokens
         scores: dict[str, list[float]] = {arm: [] for arm in ARMS} | {"naive_pgr": [],
                                                                       "aux_pgr": []}
         for seed in range(config.seed, config.seed + config.n_seeds):
             rng = np.random.default_rng([seed, TASKS.index(task)])
             splits = split_task(texts, labels, config.n_per_half, config.n_test, rng)
-            rows = {name: [tokenizer.encode(t)[:config.max_tokens] or [0] for t in split[0]]
+            rows = {name: [tokenizer.encode(t)[:max_tokens] or [0] for t in split[0]]
                     for name, split in splits.items()}
             gold = {name: split[1].astype(float) for name, split in splits.items()}
 
