@@ -15,7 +15,7 @@ EXPERIMENTS = experiments_for(14)
 
 def test_week_14_registers_its_experiments_and_covers_both_plan_items():
     assert set(EXPERIMENTS) == {"dqn-cartpole", "value-vs-policy", "rainbow-ablation",
-                                "overestimation"}
+                                "overestimation", "dqn-atari"}
     covered = {i for exp in EXPERIMENTS.values() for i in exp.covers}
     assert covered == {1, 2}
     assert all(exp.seeded and exp.description for exp in EXPERIMENTS.values())

@@ -2,7 +2,7 @@
 
 * :func:`make_env` / :func:`make_vec_env`: Gymnasium ids plus two of forge's own,
   ``MinAtar-Breakout`` (Young & Tian 2019, any MinAtar game as ``MinAtar-<Game>``) and
-  ``CostCartPole`` (CartPole-v1 with a safety cost for CPO).
+  ``CostCartPole`` (CartPole-v1 with a safety cost for CPO); ``ALE/<Game>-v5`` as CleanRL / SB3.
 * :class:`StepCollector`: N envs × T steps for the actor–critic family (A2C, PPO, NPG, TRPO, CPO),
   with truncation bootstrapping and episode statistics.
 * :func:`collect_episodes`: N complete episodes for Monte Carlo REINFORCE.
@@ -99,8 +99,59 @@ class MinAtarEnv(gym.Env):
         return self._obs(), float(reward), bool(terminal), self.steps >= self.max_steps, {}
 
 
+class EpisodicLife(gym.Wrapper):
+    """A life lost is terminal for the learner; the emulator resets only at game over (SB3's
+    ``EpisodicLifeEnv``, Mnih et al. 2015; Gymnasium has none): else ``reset`` takes a no-op."""
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.game_over, lives = terminated or truncated, self.env.unwrapped.ale.lives()
+        terminated, self.lives = terminated or 0 < lives < self.lives, lives
+        return obs, reward, terminated, truncated, info
+
+    def reset(self, **kwargs):
+        if getattr(self, "game_over", True):
+            obs, info = self.env.reset(**kwargs)
+        else:  # a no-op that ends the game resets it
+            obs, _, terminated, truncated, info = self.env.step(0)
+            obs, info = self.env.reset(**kwargs) if terminated or truncated else (obs, info)
+        self.game_over, self.lives = False, self.env.unwrapped.ale.lives()
+        return obs, info
+
+
+class FireReset(gym.Wrapper):
+    """FIRE after each reset where the game waits for it (SB3's ``FireResetEnv``; not in gym)."""
+
+    def reset(self, **kwargs):
+        self.env.reset(**kwargs)
+        obs, _, terminated, truncated, info = self.env.step(1)
+        return self.env.reset(**kwargs) if terminated or truncated else (obs, info)
+
+
+def make_atari(env_id: str, sticky: float = 0.0, episodic_life: bool = True) -> gym.Env:
+    """``ALE/<Game>-v5`` with CleanRL's / SB3's ``AtariWrapper`` preprocessing from Gymnasium's
+    wrappers: ≤ 30 no-ops at reset, frame skip 4 (max of the last two), 84×84 grayscale, FIRE at
+    reset, episodic life, rewards clipped to their sign, 4 frames stacked: uint8 (4, 84, 84).
+    Sticky actions off (not v5's 0.25, Machado et al. 2018) to compare with CleanRL's / SB3's
+    ``NoFrameskip-v4`` numbers; ``sticky=0.25`` is the v5 protocol. :class:`EpisodeStats` sits
+    under life loss and clipping: recorded returns are unclipped full-game (all-lives) scores."""
+    import ale_py
+
+    gym.register_envs(ale_py)
+    env = gym.make(env_id, frameskip=1, repeat_action_probability=sticky, full_action_space=False)
+    env = EpisodeStats(gym.wrappers.AtariPreprocessing(
+        env, noop_max=30, frame_skip=4, screen_size=84, grayscale_obs=True,
+        terminal_on_life_loss=False))
+    env = EpisodicLife(env) if episodic_life else env
+    env = FireReset(env) if "FIRE" in env.unwrapped.get_action_meanings() else env
+    env = gym.wrappers.TransformReward(env, lambda r: float(np.sign(r)))
+    return gym.wrappers.FrameStackObservation(env, 4)
+
+
 def make_env(env_id: str, normalize: bool = False, gamma: float = 0.99, **kwargs: Any) -> gym.Env:
     """One environment, episode statistics outermost-but-normalisation (so returns are raw)."""
+    if env_id.startswith("ALE/"):  # its own statistics, under life loss and clipping
+        return make_atari(env_id, **kwargs)
     if env_id.startswith("MinAtar-"):
         env: gym.Env = MinAtarEnv(env_id.removeprefix("MinAtar-").lower(), **kwargs)
     elif env_id == "CostCartPole":
@@ -281,7 +332,7 @@ class StepCollector:
                         step_cost[idx] += self.gamma * agent.cost_value(final).numpy()
             if done.any():
                 final = info["final_info"]
-                for i in np.flatnonzero(done & final["_ep_return"]):
+                for i in np.flatnonzero(done & final.get("_ep_return", False)):
                     self.episodes.add(self.global_step, float(final["ep_return"][i]),
                                       int(final["ep_length"][i]), float(final["ep_cost"][i]),
                                       float(final["ep_true_return"][i]))
@@ -361,8 +412,8 @@ def evaluate(agent, env_id: str, episodes: int = 20, seed: int = 10_000,
     while alive.any():
         action, _, _ = agent.act(torch.as_tensor(obs, dtype=torch.float32), deterministic)
         obs, _, terminated, truncated, info = envs.step(action.numpy())
-        done = terminated | truncated
-        for i in np.flatnonzero(done & alive):
+        done = (terminated | truncated) & info.get("final_info", {}).get("_ep_return", False)
+        for i in np.flatnonzero(done & alive):  # Atari: full games, not lives
             returns[i] = float(info["final_info"]["ep_return"][i])
         alive &= ~done
     envs.close()

@@ -5,6 +5,9 @@
   implementation matters"; Andrychowicz et al. 2021).
 * CNN (MinAtar 10×10×C frames): one 3×3 conv of 16 channels and a 128-unit layer, as in Young &
   Tian (2019), shared by actor and critic.
+* Nature CNN (Atari, 4 stacked 84×84 frames in 0..255): Mnih et al. (2015)'s torso, conv 32 8×8
+  stride 4, 64 4×4 s2, 64 3×3 s1, a 512-unit layer, shared by actor and critic (CleanRL's
+  ``ppo_atari``); inputs are scaled by 1/255 inside the network.
 
 Discrete action spaces get a categorical policy; boxes a diagonal Gaussian with a state-independent
 log standard deviation (Schulman et al. 2015, §8). An optional second value head estimates the
@@ -37,6 +40,31 @@ def mlp(sizes: list[int], out_std: float, activation: type[nn.Module] = nn.Tanh)
     return nn.Sequential(*layers)
 
 
+class Scale(nn.Module):
+    """x ↦ factor · x (uint8 frames to [0, 1])."""
+
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.factor
+
+
+def nature_cnn(channels: int, init: bool = True) -> nn.Sequential:
+    """Mnih et al.'s (2015) torso for (C, 84, 84) frames in 0..255 → 512 features (ReLU)."""
+    wrap = layer_init if init else (lambda layer: layer)
+    return nn.Sequential(
+        Scale(1 / 255), wrap(nn.Conv2d(channels, 32, 8, stride=4)), nn.ReLU(),
+        wrap(nn.Conv2d(32, 64, 4, stride=2)), nn.ReLU(), wrap(nn.Conv2d(64, 64, 3, stride=1)),
+        nn.ReLU(), nn.Flatten(), wrap(nn.Linear(64 * 7 * 7, 512)), nn.ReLU())
+
+
+def is_atari(obs_shape: tuple[int, ...]) -> bool:
+    """Stacked 84×84 Atari frames (the Nature CNN), not MinAtar's (C, 10, 10)."""
+    return len(obs_shape) == 3 and tuple(obs_shape[1:]) == (84, 84)
+
+
 class ActorCritic(nn.Module):
     """π_θ(a|s) and V_φ(s) (and the cost critic V^C_ψ(s) when ``cost_critic``)."""
 
@@ -46,7 +74,12 @@ class ActorCritic(nn.Module):
         self.discrete = n_actions is not None
         out = n_actions if self.discrete else action_dim
         self.conv = len(obs_shape) == 3
-        if self.conv:  # MinAtar: (C, 10, 10)
+        if is_atari(obs_shape):  # Atari: (4, 84, 84)
+            self.torso = nature_cnn(obs_shape[0])
+            self.actor = layer_init(nn.Linear(512, out), 0.01)
+            self.critic = layer_init(nn.Linear(512, 1), 1.0)
+            self.cost_critic_net = layer_init(nn.Linear(512, 1), 1.0) if cost_critic else None
+        elif self.conv:  # MinAtar: (C, 10, 10)
             channels, height, width = obs_shape
             torso = lambda: nn.Sequential(  # noqa: E731
                 layer_init(nn.Conv2d(channels, 16, 3)), nn.ReLU(), nn.Flatten(),
@@ -122,6 +155,17 @@ class ActorCritic(nn.Module):
         else:
             action = dist.sample()
         return action, self.log_prob(dist, action), self.critic(hidden).squeeze(-1)
+
+
+class RandomPolicy:
+    """The uniform random policy with an agent's ``act`` (so ``envs.evaluate`` can play it)."""
+
+    def __init__(self, n_actions: int, seed: int = 0) -> None:
+        self.n_actions, self.generator = n_actions, torch.Generator().manual_seed(seed)
+
+    def act(self, obs: Tensor, deterministic: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+        action = torch.randint(self.n_actions, (len(obs),), generator=self.generator)
+        return action, torch.zeros(len(obs)), torch.zeros(len(obs))
 
 
 def make_agent(envs, hidden: int = 64, cost_critic: bool = False) -> ActorCritic:

@@ -50,6 +50,7 @@ from algorithms.policy.envs import (
     make_vec_env,
     no_log,
 )
+from algorithms.policy.networks import is_atari, nature_cnn
 from algorithms.value.replay import NStepAccumulator, PrioritizedReplayBuffer, ReplayBuffer
 
 
@@ -93,6 +94,7 @@ class DQNConfig:
     stop_eval_return: float | None = None
     log_interval: int = 1_000  # env steps between logged metrics
     normalize_env: bool = False  # no observation normalisation: evaluation runs on raw obs
+    device: str = "cpu"  # where θ is trained ("auto": CUDA when available); returned on the CPU
     stop_return: float | None = None  # stop once the 20-episode moving average reaches this
     seed: int = 0
 
@@ -106,14 +108,19 @@ def dueling_q(value: Tensor, advantages: Tensor) -> Tensor:
 
 
 class QNetwork(nn.Module):
-    """Q(s, ·; θ): an MLP (vector observations) or Young & Tian's (2019) MinAtar net (one 3×3
-    conv of 16 channels, then a dense layer). The last hidden layer is the head: one stream for
+    """Q(s, ·; θ): an MLP (vector observations), Young & Tian's (2019) MinAtar net (one 3×3
+    conv of 16 channels, then a dense layer) or, on stacked 84×84 Atari frames, Mnih et al.'s
+    (2015) Nature CNN (three convs, then ``hidden[-1]`` = 512 units; PyTorch's default init,
+    as CleanRL's ``dqn_atari``). The last hidden layer is the head: one stream for
     Q, or — dueling — two streams of the same shape for V and A (Wang et al. 2016, Fig. 1)."""
 
     def __init__(self, obs_shape: tuple[int, ...], n_actions: int,
                  hidden: tuple[int, ...] = (256, 256), dueling: bool = False) -> None:
         super().__init__()
-        if len(obs_shape) == 3:  # MinAtar frames (C, 10, 10)
+        if is_atari(obs_shape):  # Atari frames (4, 84, 84), 0..255
+            self.torso = nature_cnn(obs_shape[0], init=False)[:-2]  # up to the flattened convs
+            features = 64 * 7 * 7
+        elif len(obs_shape) == 3:  # MinAtar frames (C, 10, 10)
             channels, height, width = obs_shape
             self.torso = nn.Sequential(nn.Conv2d(channels, 16, 3), nn.ReLU(), nn.Flatten())
             features = 16 * (height - 2) * (width - 2)
@@ -145,7 +152,7 @@ class QNetwork(nn.Module):
     def act(self, obs: Tensor, deterministic: bool = True) -> tuple[Tensor, Tensor, Tensor]:
         """The greedy action, as ``(action, log-prob 0, max_a Q(s, a))``: the triple the policy
         package's ``evaluate`` reads, so a Q-network is evaluated exactly as a policy is."""
-        q = self(obs)
+        q = self(obs.to(next(self.parameters()).device)).cpu()
         return q.argmax(-1), torch.zeros(len(q)), q.max(-1).values
 
 
@@ -192,7 +199,7 @@ def value_probe(q: QNetwork, env_id: str, episodes: int, gamma: float, seed: int
     missing tail is at most γ^500 / (1 − γ) ≈ 0.66.)"""
     envs = make_vec_env(env_id, episodes, seed)
     obs, _ = envs.reset(seed=seed)
-    predicted = q(torch.as_tensor(obs, dtype=torch.float32)).max(-1).values.mean().item()
+    predicted = q.act(torch.as_tensor(obs, dtype=torch.float32))[2].mean().item()
     realised, discount = np.zeros(episodes), np.ones(episodes)
     alive = np.ones(episodes, dtype=bool)
     while alive.any():
@@ -213,10 +220,13 @@ def train(config: DQNConfig, log: LogFn = no_log) -> TrainResult:
     rng = np.random.default_rng(config.seed)
     envs = make_vec_env(config.env_id, config.n_envs, config.seed)
     obs_shape, n_actions = envs.single_observation_space.shape, int(envs.single_action_space.n)
-    q = QNetwork(obs_shape, n_actions, tuple(config.hidden), config.dueling)
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu")
+                          if config.device == "auto" else config.device)
+    q = QNetwork(obs_shape, n_actions, tuple(config.hidden), config.dueling).to(device)
     q_target = copy.deepcopy(q)
     optimizer = torch.optim.Adam(q.parameters(), lr=config.learning_rate)
-    obs_dtype = np.uint8 if len(obs_shape) == 3 else np.float32  # MinAtar: boolean channels
+    # MinAtar's boolean channels and Atari's 0..255 frames: 2 × 28 KB per Atari transition
+    obs_dtype = np.uint8 if len(obs_shape) == 3 else np.float32
     buffer = (PrioritizedReplayBuffer(config.buffer_size, obs_shape, config.per_alpha,
                                       config.per_eps, obs_dtype) if config.prioritized
               else ReplayBuffer(config.buffer_size, obs_shape, obs_dtype))
@@ -250,7 +260,7 @@ def train(config: DQNConfig, log: LogFn = no_log) -> TrainResult:
             buffer.add(*transition)
         if done.any():
             final = info["final_info"]
-            for i in np.flatnonzero(done & final["_ep_return"]):
+            for i in np.flatnonzero(done & final.get("_ep_return", False)):  # Atari: games
                 episodes.add(global_step, float(final["ep_return"][i]),
                              int(final["ep_length"][i]), 0.0)
         obs = next_obs
@@ -260,22 +270,24 @@ def train(config: DQNConfig, log: LogFn = no_log) -> TrainResult:
             beta = linear_schedule(config.per_beta0, 1.0, config.total_timesteps, global_step)
             for _ in range(config.gradient_steps):
                 batch = buffer.sample(config.batch_size, rng, beta)
-                b_obs, b_next = torch.as_tensor(batch.obs), torch.as_tensor(batch.next_obs)
+                b_obs, b_next, b_actions, b_returns, b_discounts, b_weights = (
+                    torch.as_tensor(x, device=device) for x in (
+                        batch.obs, batch.next_obs, batch.actions, batch.returns,
+                        batch.discounts, batch.weights))
                 with torch.no_grad():
-                    y = td_target(torch.as_tensor(batch.returns),
-                                  torch.as_tensor(batch.discounts), q_target(b_next),
+                    y = td_target(b_returns, b_discounts, q_target(b_next),
                                   q(b_next) if config.double else None)
-                q_sa = q(b_obs).gather(1, torch.as_tensor(batch.actions)[:, None]).squeeze(1)
+                q_sa = q(b_obs).gather(1, b_actions[:, None]).squeeze(1)
                 if config.loss == "huber":
                     per_sample = F.smooth_l1_loss(q_sa, y, reduction="none")
                 else:
                     per_sample = 0.5 * (q_sa - y) ** 2
-                loss = (torch.as_tensor(batch.weights) * per_sample).mean()
+                loss = (b_weights * per_sample).mean()
                 optimizer.zero_grad()
                 loss.backward()
                 nn.utils.clip_grad_norm_(q.parameters(), config.max_grad_norm)
                 optimizer.step()
-                buffer.update_priorities(batch.indices, (q_sa - y).detach().numpy())
+                buffer.update_priorities(batch.indices, (q_sa - y).detach().cpu().numpy())
                 grad_steps += 1
                 if grad_steps % config.target_update_interval == 0:
                     polyak_update(q_target, q, config.tau)
@@ -314,6 +326,7 @@ def train(config: DQNConfig, log: LogFn = no_log) -> TrainResult:
     envs.close()
     if best_state is not None:
         q.load_state_dict(best_state)
+    q.cpu()
     result.global_step = global_step
     result.wall_s = time.perf_counter() - start
     return result

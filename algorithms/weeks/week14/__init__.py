@@ -15,6 +15,11 @@ al. 2018): Double DQN, dueling heads, prioritized replay, n-step targets.
 * ``overestimation``: DQN vs Double DQN, the network's max_a Q(s₀, a) against the realised
   discounted return of its greedy policy over training (van Hasselt et al. 2016, Fig. 3).
 
+``atari.py``:
+
+* ``dqn-atari``: DQN with the Nature CNN on Atari Breakout (gpu: + Pong, 10M frames each), with
+  CleanRL's / SB3's preprocessing, against the random policy's full-game return.
+
 The algorithms live in :mod:`algorithms.value` (``dqn``, ``replay``), the seed study in
 :mod:`algorithms.harness`. Torch and Gymnasium are imported inside the experiments.
 """
@@ -22,5 +27,6 @@ The algorithms live in :mod:`algorithms.value` (``dqn``, ``replay``), the seed s
 # registration order is the order ``forge run week14`` runs them in
 from algorithms.weeks.week14 import experiments  # noqa: I001
 from algorithms.weeks.week14 import rainbow
+from algorithms.weeks.week14 import atari
 
-__all__ = ["experiments", "rainbow"]
+__all__ = ["experiments", "rainbow", "atari"]
