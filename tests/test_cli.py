@@ -138,12 +138,17 @@ def test_notes_are_started_once_and_never_overwritten(tmp_path):
     assert notes.read_text().endswith("my own words\n")
 
 
+def default_sigint() -> None:
+    """SIGINT's default for the child: from a background shell job it inherits it ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_mid_run_leaves_no_finished_run_behind(tmp_path):
     environment = {key: value for key, value in os.environ.items() if not key.startswith("FORGE_")}
     environment.update({"FORGE_ROOT": str(tmp_path), "FORGE_WANDB__MODE": "disabled"})
     process = subprocess.Popen([sys.executable, "-m", "forge_cli", "run", "week1"], cwd=tmp_path,
                                env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+                               text=True, preexec_fn=default_sigint)
     incomplete = tmp_path / "runs" / ".incomplete"
     deadline = time.monotonic() + 60
     while not (incomplete.is_dir() and any(incomplete.iterdir())) and time.monotonic() < deadline:

@@ -139,7 +139,14 @@ def _start_forge(tmp_path: Path, *args: str) -> subprocess.Popen:
                         "PYTHONPATH": str(tmp_path / "site")})
     return subprocess.Popen([sys.executable, "-m", "forge_cli", "run", f"week{FREE_WEEK}",
                              "--profile", "smoke", *args], cwd=tmp_path, env=environment,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
+
+
+def default_sigint() -> None:
+    """A test run from a background shell job inherits SIGINT ignored, and Python then keeps
+    it ignored: give forge the default disposition, as a terminal would."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_a_failed_job_leaves_the_others_running_and_is_reported(tmp_path):
