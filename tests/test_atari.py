@@ -69,12 +69,25 @@ def test_learner_rewards_are_clipped_but_the_recorded_return_is_the_full_unclipp
     env.close()
 
 
-def test_evaluate_and_the_random_policy_score_full_games():
-    from algorithms.policy.envs import evaluate
-    from algorithms.policy.networks import RandomPolicy
+def test_the_random_policy_scores_full_games(monkeypatch):
+    import gymnasium as gym
 
-    returns = evaluate(RandomPolicy(4, seed=0), "ALE/Breakout-v5", episodes=2, seed=0)
-    assert len(returns) == 2 and all(r >= 0 and float(r).is_integer() for r in returns)
+    import algorithms.policy.envs as envs
+    from algorithms.weeks.rl_common import random_return
+
+    ends = []  # the learner's episode ends the random policy went through
+
+    class Spy(gym.Wrapper):
+        def step(self, action):
+            out = self.env.step(action)
+            ends.append(out[2] or out[3])
+            return out
+
+    real = envs.make_env
+    monkeypatch.setattr(envs, "make_env", lambda env_id: Spy(real(env_id)))
+    score = random_return("ALE/Breakout-v5", episodes=1, seed=0)
+    assert sum(ends) == 5  # Breakout's five lives, each a learner's terminal, in one game
+    assert score >= 0 and float(score).is_integer()  # raw points, not a clipped life's
 
 
 def test_nature_cnn_in_the_actor_critic_and_the_q_network():

@@ -157,17 +157,6 @@ class ActorCritic(nn.Module):
         return action, self.log_prob(dist, action), self.critic(hidden).squeeze(-1)
 
 
-class RandomPolicy:
-    """The uniform random policy with an agent's ``act`` (so ``envs.evaluate`` can play it)."""
-
-    def __init__(self, n_actions: int, seed: int = 0) -> None:
-        self.n_actions, self.generator = n_actions, torch.Generator().manual_seed(seed)
-
-    def act(self, obs: Tensor, deterministic: bool = False) -> tuple[Tensor, Tensor, Tensor]:
-        action = torch.randint(self.n_actions, (len(obs),), generator=self.generator)
-        return action, torch.zeros(len(obs)), torch.zeros(len(obs))
-
-
 def make_agent(envs, hidden: int = 64, cost_critic: bool = False) -> ActorCritic:
     """The actor–critic for a (vector) env's single observation and action spaces."""
     import gymnasium as gym

@@ -191,7 +191,9 @@ def single_run(tracker: Any, config: SingleRunConfig, label: str,
 
 
 def random_return(env_id: str, episodes: int, seed: int) -> float:
-    """Mean undiscounted return of the uniform random policy (the "clearly above random" bar)."""
+    """Mean undiscounted return of the uniform random policy (the "clearly above random" bar),
+    as :class:`EpisodeStats` records it: raw rewards, and on Atari the full game, whose lives
+    each end a learner's episode (episodic life) and whose rewards the learner sees clipped."""
     from algorithms.policy.envs import make_env
 
     env = make_env(env_id)
@@ -199,13 +201,71 @@ def random_return(env_id: str, episodes: int, seed: int) -> float:
     total = 0.0
     for i in range(episodes):
         env.reset(seed=seed + i)
-        done = False
-        while not done:
-            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
-            total += float(reward)
-            done = terminated or truncated
+        while True:
+            _, _, terminated, truncated, info = env.step(env.action_space.sample())
+            if "ep_return" in info:
+                total += float(info["ep_return"])
+                break
+            if terminated or truncated:  # a life lost: the game goes on
+                env.reset()
     env.close()
     return total / episodes
+
+
+# ----------------------------------------------------------------------------- Atari runs
+
+FRAME_SKIP = 4  # agent steps → emulator frames (the budgets papers state)
+
+
+class AtariRuns(SingleRunConfig):
+    """Single runs on Atari, one per game of ``games`` (``ALE/<Game>-v5`` with CleanRL's / SB3's
+    preprocessing, :func:`algorithms.policy.envs.make_atari`); a week's config adds its
+    algorithm's (``class A2CAtariConfig(AtariRuns, A2CRunConfig)``)."""
+
+    games: list[str] = ["Breakout"]
+
+    def algorithm_configs(self) -> dict[str, Any]:
+        return {game.lower(): algorithm_config(self.algorithm, {**self.algo,
+                                                                "env_id": f"ALE/{game}-v5"},
+                                               seed=self.seed) for game in self.games}
+
+
+class Prefixed:
+    """A tracker whose metric, table and figure keys go under ``prefix/`` (one game of several)."""
+
+    def __init__(self, tracker: Any, prefix: str) -> None:
+        self.tracker, self.prefix = tracker, prefix
+
+    def log(self, metrics: dict[str, float], step: float | None = None, x: str = "step") -> None:
+        self.tracker.log({f"{self.prefix}/{k}": v for k, v in metrics.items()}, step=step, x=x)
+
+    def log_table(self, key: str, columns: list[str], rows: list[list[Any]]) -> None:
+        self.tracker.log_table(f"{self.prefix}/{key}", columns, rows)
+
+    def log_figure(self, key: str, figure: Any, caption: str) -> None:
+        self.tracker.log_figure(f"{self.prefix}/{key}", figure, caption)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.tracker, name)
+
+
+def atari_runs(tracker: Any, config: Any, label: str) -> dict[str, float]:
+    """:func:`single_run` on each game of an :class:`AtariRuns` config (its ``random_episodes``
+    full games of the random policy measured beside it), with the budget in emulator frames.
+    One game: the usual metric and summary names; several: each under the game's name
+    (``breakout/charts/episodic_return``, ``breakout.final_return``)."""
+    summary: dict[str, float] = {}
+    several = len(config.games) > 1
+    for name in config.games:
+        one, game = config.model_copy(update={"games": [name]}), name.lower()
+        (algo_config,) = one.algorithm_configs().values()
+        run = single_run(Prefixed(tracker, game) if several else tracker, one, label)
+        run |= {"frames": run["env_steps"] * FRAME_SKIP,
+                "budget_frames": float(algo_config.total_timesteps * FRAME_SKIP)}
+        if "eval_return" in run and "random_return" in run:
+            run["eval_over_random"] = run["eval_return"] - run["random_return"]
+        summary |= {(f"{game}.{k}" if several else k): v for k, v in run.items()}
+    return summary
 
 
 # ----------------------------------------------------------------------------- constrained studies

@@ -8,6 +8,8 @@ from typing import Any, ClassVar
 from algorithms.experiment import Tracker, experiment
 from algorithms.weeks.rl_common import (
     UNITS,
+    AtariRuns,
+    atari_runs,
     reach_summary,
     SingleRunConfig,
     StudyConfig,
@@ -60,80 +62,10 @@ def a2c_minatar(config: A2CMinAtarConfig, tracker: Tracker) -> dict[str, float]:
 
 # ----------------------------------------------------------------------------- Atari
 
-FRAME_SKIP = 4  # agent steps → emulator frames (the budgets papers state)
-
-
-class AtariRuns:
-    """One run per game of ``games`` (``ALE/<Game>-v5`` with CleanRL's / SB3's preprocessing,
-    :func:`algorithms.policy.envs.make_atari`): ``algo`` minus the env id, per game."""
-
-    games: list[str]
-    random_games: int
-
-    def algorithm_configs(self) -> dict[str, Any]:
-        return {game.lower(): algorithm_config(self.algorithm, {**self.algo,
-                                                                "env_id": f"ALE/{game}-v5"},
-                                               seed=self.seed) for game in self.games}
-
-
-class Prefixed:
-    """A tracker whose metric, table and figure keys go under ``prefix/`` (one game of several)."""
-
-    def __init__(self, tracker: Tracker, prefix: str) -> None:
-        self.tracker, self.prefix = tracker, prefix
-
-    def log(self, metrics: dict[str, float], step: float | None = None, x: str = "step") -> None:
-        self.tracker.log({f"{self.prefix}/{k}": v for k, v in metrics.items()}, step=step, x=x)
-
-    def log_table(self, key: str, columns: list[str], rows: list[list[Any]]) -> None:
-        self.tracker.log_table(f"{self.prefix}/{key}", columns, rows)
-
-    def log_figure(self, key: str, figure: Any, caption: str) -> None:
-        self.tracker.log_figure(f"{self.prefix}/{key}", figure, caption)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.tracker, name)
-
-
-def atari_runs(tracker: Tracker, config: Any, label: str) -> dict[str, float]:
-    """:func:`single_run` on each game, beside the uniform random policy's return measured in
-    the same run (the same preprocessing, ``random_games`` full games, unclipped scores), and
-    the budget in emulator frames. One game: the usual metric and summary names; several: each
-    under the game's name (``breakout/charts/episodic_return``, ``breakout.final_return``)."""
-    import numpy as np
-
-    from algorithms.policy.envs import evaluate
-    from algorithms.policy.networks import RandomPolicy
-
-    summary: dict[str, float] = {}
-    several = len(config.games) > 1
-    for name in config.games:
-        one, game = config.model_copy(update={"games": [name]}), name.lower()
-        (algo_config,) = one.algorithm_configs().values()
-        run = single_run(Prefixed(tracker, game) if several else tracker, one, label)
-        random = evaluate(RandomPolicy(_n_actions(algo_config.env_id), config.seed),
-                          algo_config.env_id, config.random_games, seed=20_000 + config.seed)
-        run |= {"random_return": float(np.mean(random)), "frames": run["env_steps"] * FRAME_SKIP,
-                "budget_frames": float(algo_config.total_timesteps * FRAME_SKIP)}
-        run["return_over_random"] = run["final_return"] - run["random_return"]
-        if "eval_return" in run:
-            run["eval_over_random"] = run["eval_return"] - run["random_return"]
-        summary |= {(f"{game}.{k}" if several else k): v for k, v in run.items()}
-    return summary
-
-
-def _n_actions(env_id: str) -> int:
-    from algorithms.policy.envs import make_env
-
-    env = make_env(env_id)
-    env.close()
-    return int(env.action_space.n)
-
-
 class A2CAtariConfig(AtariRuns, A2CRunConfig):
     """A2C with the Nature CNN on Atari. ``algo``: RL Zoo's A2C for Atari (16 envs, T = 5,
     RMSprop lr 7e-4 constant, ε 1e-5, c_e 0.01, c_v 0.25, n-step returns, raw advantages). The
-    cpu profile: Breakout only, 80k agent steps (320k frames, ~10 min on a free core); the gpu
+    cpu profile: Breakout only, 80k agent steps (320k frames); the gpu
     profile: Breakout and Pong at the standard 10M frames (2.5M agent steps); A2C trains on the
     CPU (``a2c.train`` has no device: the 16 emulators, not the network, bound its speed)."""
 
@@ -141,11 +73,10 @@ class A2CAtariConfig(AtariRuns, A2CRunConfig):
         "total_timesteps": 80_000, "n_envs": 16, "n_steps": 5, "learning_rate": 7e-4,
         "anneal_lr": False, "optimizer": "rmsprop", "gamma": 0.99, "gae_lambda": 1.0,
         "ent_coef": 0.01, "vf_coef": 0.25, "max_grad_norm": 0.5, "norm_adv": False}
-    games: list[str] = ["Breakout"]
     eval_episodes: int = 10  # full games of the trained policy acting with its mode
-    random_games: int = 30  # full games of the uniform random policy
+    random_episodes: int = 30  # full games of the uniform random policy
     profiles: ClassVar[dict[str, dict[str, Any]]] = {
-        "smoke": {"algo": {"total_timesteps": 600, "n_envs": 2}, "random_games": 1,
+        "smoke": {"algo": {"total_timesteps": 600, "n_envs": 2}, "random_episodes": 1,
                   "eval_episodes": 1},
         "gpu": {"algo": {"total_timesteps": 2_500_000}, "games": ["Breakout", "Pong"]}}
 
