@@ -26,7 +26,8 @@ def test_the_smoke_run_reports_every_model_and_data_size_with_finite_numbers(run
     assert "base" in models and len(models) >= 2
     assert all(summary[f"models.{m}.params"] > 0 for m in models)
     for m in models:
-        assert f"bon.{m}.peak_d_grows_with_data" in summary
+        for peak in ("peak_d", "fit_best_d"):
+            assert -1.0 <= summary[f"bon.{m}.{peak}_rank_corr_with_data"] <= 1.0
         for size in (8, 32):
             for field in ("test_accuracy", "gold_peak_d", "gold_peak_gain", "final_gold_gain",
                           "fit_alpha", "fit_beta", "fit_r2", "fit_has_peak", "fit_best_d",
@@ -90,3 +91,14 @@ def test_a_proxy_model_with_another_tokenizer_is_an_input_error(run, monkeypatch
     exp = experiments_for(12)["overoptimization-scale"]
     with pytest.raises(InputError, match="is not the base model's"):
         exp.fn(exp.config.for_profile("smoke"), RecordingTracker())
+
+
+def test_the_rank_correlation_is_spearmans_and_zero_without_a_trend():
+    from scipy.stats import spearmanr
+
+    from algorithms.weeks.week12.overoptimization_scale import _rank_corr
+
+    x, y = [64, 256, 1024, 4096], [1.2, 1.9, 1.6, 2.1]
+    assert _rank_corr(x, y) == pytest.approx(spearmanr(x, y).statistic)
+    assert _rank_corr(x, [2.1, 2.1, 2.1, 2.1]) == 0.0  # every peak at d_max: no trend
+    assert _rank_corr(x, [1.0, 2.0, 2.0, 3.0]) == pytest.approx(0.9486833)  # ties: mean ranks

@@ -176,6 +176,22 @@ def implicit_accuracy(policy, reference, pairs: Sequence[Pair], method: str,
     return float(np.mean((score_a > score_b) == np.asarray(gold_a_better, dtype=bool)))
 
 
+@torch.no_grad()
+def log_ratios(policy, reference, prompts: Sequence[Sequence[int]],
+               completions: Sequence[Sequence[int]], batch_size: int = 64) -> np.ndarray:
+    """log π(y_i|x_i) − log π_ref(y_i|x_i) of each (prompt, completion), ``batch_size`` rows per
+    forward pass; 0 for a batch with nothing predicted (one-token prompts, empty completions)."""
+    device, rows = next(policy.parameters()).device, []
+    for i in range(0, len(prompts), batch_size):
+        batch = completion_batch(prompts[i:i + batch_size], completions[i:i + batch_size], device)
+        if batch.ids.shape[1] < 2:
+            rows.append(np.zeros(len(batch.ids)))
+            continue
+        ratio = sequence_logps(policy, batch) - sequence_logps(reference, batch)
+        rows.append(ratio.cpu().numpy())
+    return np.concatenate(rows) if rows else np.zeros(0)
+
+
 @dataclass(frozen=True)
 class PolicySamples:
     """Of n samples per prompt: gold reward, KL estimate log π/π_ref and length, each
@@ -209,12 +225,7 @@ def sample_gold_and_kl(policy, reference, prompts: Sequence[Sequence[int]], n_sa
         new = generate(policy, rows, max_new_tokens, Sampling(temperature=temperature),
                        eos_id=eos_id, generator=generator)
         completions.append(new)
-        batch = completion_batch([prompt] * n_samples, new, device)
-        if batch.ids.shape[1] < 2:  # nothing predicted: a one-token prompt, empty completions
-            kl_rows.append(np.zeros(n_samples))
-            continue
-        kl_rows.append((sequence_logps(policy, batch)
-                        - sequence_logps(reference, batch)).cpu().numpy())
+        kl_rows.append(log_ratios(policy, reference, [prompt] * n_samples, new, n_samples))
     texts = [[decode(c) if c else "" for c in group] for group in completions]
     rewards = gold([t for group in texts for t in group]).reshape(len(prompts), n_samples)
     lengths = np.array([[len(c) for c in group] for group in completions], dtype=float)

@@ -266,23 +266,17 @@ def _judge(task: Any, policy: Any, n: int, max_new: int, seed: int, with_kl: boo
            ) -> tuple[Any, Any, list]:
     """``SentimentTask.judge`` batched 32 prompts at a time (judging PPO every few iterations
     stays cheap): gold and log π/π_ref ``(P, n)`` (None without ``with_kl``), the token rows."""
-    import torch
-
-    from algorithms.preference.sequences import completion_batch, sequence_logps
     from algorithms.lm.generate import sample_continuations
+    from algorithms.preference.offline import log_ratios
 
     groups = sample_continuations(policy, task.test, n, max_new, 1.0, task.eot, seed)
     prompts = [p for p in task.test for _ in range(n)]
     completions = [c for g in groups for c in g]
-    device, kl = next(policy.parameters()).device, []
-    with torch.no_grad():
-        for i in range(0, len(prompts) if with_kl else 0, 64):
-            batch = completion_batch(prompts[i:i + 64], completions[i:i + 64], device)
-            kl.append((sequence_logps(policy, batch) - sequence_logps(task.base, batch)).cpu()
-                      if batch.ids.shape[1] > 1 else torch.zeros(len(batch.ids)))
     gold = task.score(prompts, completions).reshape(len(task.test), n)
-    return gold, torch.cat(kl).numpy().reshape(gold.shape) if with_kl else None, [
-        list(p) + list(c) for p, c in zip(prompts, completions)]
+    kl = log_ratios(policy, task.base, prompts, completions) if with_kl else None
+    if kl is not None:
+        kl = kl.reshape(gold.shape)
+    return gold, kl, [list(p) + list(c) for p, c in zip(prompts, completions)]
 
 
 def _ppo(config: OveroptimizationConfig, tracker: Tracker, task: Any, bank: _Proxies,

@@ -17,7 +17,10 @@ Gold gains over n = 1 (seed means, 95% t-intervals) are fitted by eq. 1,
 R_bon(d) = d(α − βd); ``*.gold_peak_d`` is the measured argmax, ``*.fit_best_d`` the fitted
 one in [0, d_max], ``*.overoptimized`` when the seed mean ends below its peak. Gao et al. find
 the peak moving out (larger d) as the proxy grows in data and in parameters; whether it does
-here is what ``bon.<model>.peak_d_grows_with_data`` reports, not an assumption.
+here is what the Spearman rank correlations ``bon.<model>.peak_d_rank_corr_with_data`` (data
+sizes against the measured peak d; 0 when the peaks are all equal, as they are when every peak
+sits at d_max), ``bon.<model>.fit_best_d_rank_corr_with_data`` (against the fitted one) and
+their ``bon.*_rank_corr_with_params`` (parameters, at the largest data size) report.
 Limits: VADER is a lexicon bounded by 1; a frozen-tower head only re-weights a model's features.
 """
 
@@ -33,7 +36,7 @@ from algorithms.weeks.week09.common import PAIRS_ARTIFACT
 from algorithms.weeks.week12.overoptimization import UNITS as _UNITS
 from algorithms.weeks.week12.overoptimization import OveroptimizationConfig
 
-UNITS = {**_UNITS, "*params": "parameters"}
+UNITS = {"*rank_corr*": "", **_UNITS, "*params": "parameters"}
 BASE = "base"
 """The name of the base model among the proxies' backbones."""
 
@@ -248,13 +251,14 @@ def _report(config: OveroptimizationScaleConfig, tracker: Tracker, params: dict[
                              f"bon/{name}/proxy_n{s}/proxy_reward": float(p_mean[j])},
                             step=n, x="n")
             panels[name][f"{s} pairs"] = (d, g_mean, g_half, fit)
-        peaks = [summary[f"bon.{name}.proxy_n{s}.gold_peak_d"] for s in sizes]
-        summary[f"bon.{name}.peak_d_grows_with_data"] = float(
-            all(a <= b for a, b in zip(peaks, peaks[1:])))
+        for peak in ("gold_peak_d", "fit_best_d"):
+            summary[f"bon.{name}.{peak.removeprefix('gold_')}_rank_corr_with_data"] = _rank_corr(
+                sizes, [summary[f"bon.{name}.proxy_n{s}.{peak}"] for s in sizes])
     # the other axis of Gao et al.'s fig. 3: the peak against parameters at the largest data
-    top_peaks = [summary[f"bon.{name}.proxy_n{sizes[-1]}.gold_peak_d"] for name in params]
-    summary["bon.peak_d_grows_with_params"] = float(
-        all(a <= b for a, b in zip(top_peaks, top_peaks[1:])))
+    for peak in ("gold_peak_d", "fit_best_d"):
+        summary[f"bon.{peak.removeprefix('gold_')}_rank_corr_with_params"] = _rank_corr(
+            list(params.values()),
+            [summary[f"bon.{name}.proxy_n{sizes[-1]}.{peak}"] for name in params])
 
     tracker.log_table("overopt_scale/fits", [
         "model", "non-embedding params", "train pairs", "test accuracy", "α", "β", "R²",
@@ -269,3 +273,13 @@ def _report(config: OveroptimizationScaleConfig, tracker: Tracker, params: dict[
         "gain over n = 1 against d = √KL, mean ± 95% interval over "
         f"{config.n_seeds} seeds; dashed: Gao et al.'s fitted d(α − βd)"))
     return summary
+
+
+def _rank_corr(x: list[float], y: list[float]) -> float:
+    """Spearman's ρ of ``y`` against ``x`` (ties get their mean rank); 0 when either is
+    constant, where ρ is undefined and there is no trend to report."""
+    from scipy.stats import spearmanr
+
+    if len(set(x)) < 2 or len(set(y)) < 2:
+        return 0.0
+    return float(spearmanr(x, y).statistic)
