@@ -8,6 +8,10 @@ N envs step in lock-step (``gymnasium.vector.SyncVectorEnv``); every T steps one
 where Â_t is the n-step advantage R_t − V(s_t) with R_t = Σ_{k<n} γ^k r_{t+k} + γ^n V(s_{t+n})
 (Mnih et al. 2016, Alg. S3) — GAE with λ = 1 over the T-step segment; ``gae_lambda < 1`` gives
 A2C with GAE. Optimiser: RMSprop (α = 0.99, ε = 1e-5) as in the paper, or Adam.
+
+``device`` places the network and the update's tensors (``"auto"``: CUDA when available); the
+envs step on the CPU, so each action and value crosses back, and the trained agent is returned
+on the CPU.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from algorithms.policy.envs import (
     make_vec_env,
     no_log,
 )
-from algorithms.policy.networks import make_agent
+from algorithms.policy.networks import make_agent, resolve_device
 
 
 @dataclass(frozen=True)
@@ -49,8 +53,22 @@ class A2CConfig:
     norm_adv: bool = True  # normalise advantages per batch
     normalize_env: bool = False
     hidden: int = 64
+    device: str = "cpu"  # where θ, φ train ("auto": CUDA when available); returned on the CPU
     stop_return: float | None = None
     seed: int = 0
+
+
+class OnDevice:
+    """The collector's view of an agent on ``device``: CPU observations in, CPU tensors out."""
+
+    def __init__(self, agent: nn.Module, device: torch.device) -> None:
+        self.agent, self.device = agent, device
+
+    def act(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(x.cpu() for x in self.agent.act(obs.to(self.device)))
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.agent.value(obs.to(self.device)).cpu()
 
 
 def train(config: A2CConfig, log: LogFn = no_log) -> TrainResult:
@@ -60,7 +78,8 @@ def train(config: A2CConfig, log: LogFn = no_log) -> TrainResult:
     np.random.seed(config.seed)
     envs = make_vec_env(config.env_id, config.n_envs, config.seed, config.normalize_env,
                         config.gamma)
-    agent = make_agent(envs, config.hidden)
+    device = resolve_device(config.device)
+    agent = make_agent(envs, config.hidden).to(device)
     if config.optimizer == "rmsprop":
         optimizer = torch.optim.RMSprop(agent.parameters(), lr=config.learning_rate, alpha=0.99,
                                         eps=1e-5)
@@ -76,11 +95,13 @@ def train(config: A2CConfig, log: LogFn = no_log) -> TrainResult:
         for group in optimizer.param_groups:
             group["lr"] = lr
         seen = len(collector.episodes.returns)
-        rollout = collector.collect(agent, config.n_steps)
+        rollout = collector.collect(OnDevice(agent, device), config.n_steps)
+        rewards, values, dones, last_value = (x.to(device) for x in (
+            rollout.rewards, rollout.values, rollout.dones, rollout.last_value))
         # Â_t: n-step (λ = 1) or GAE(λ) advantages over the T-step segment, bootstrapped by V(s_T)
-        advantages, returns = gae(rollout.rewards, rollout.values, rollout.dones,
-                                  rollout.last_value, config.gamma, config.gae_lambda)
-        obs, actions = rollout.flat("obs", "actions")
+        advantages, returns = gae(rewards, values, dones, last_value, config.gamma,
+                                  config.gae_lambda)
+        obs, actions = (x.to(device) for x in rollout.flat("obs", "actions"))
         advantages, returns = advantages.reshape(-1), returns.reshape(-1)
         adv = normalize(advantages) if config.norm_adv else advantages
 
@@ -100,8 +121,7 @@ def train(config: A2CConfig, log: LogFn = no_log) -> TrainResult:
         metrics = {"charts/learning_rate": lr, "losses/value_loss": v_loss.item(),
                    "losses/policy_loss": pg_loss.item(), "losses/entropy": entropy.item(),
                    "losses/grad_norm": float(grad_norm),
-                   "losses/explained_variance": explained_variance(rollout.values.reshape(-1),
-                                                                   returns),
+                   "losses/explained_variance": explained_variance(values.reshape(-1), returns),
                    "charts/SPS": collector.sps} | episode_metrics(collector.episodes, seen)
         log(metrics, collector.global_step)
         result.record(step=collector.global_step, grad_norm=float(grad_norm))
@@ -109,5 +129,6 @@ def train(config: A2CConfig, log: LogFn = no_log) -> TrainResult:
                 and collector.episodes.mean_return(20) >= config.stop_return):
             break
     envs.close()
+    agent.cpu()
     result.wall_s = time.perf_counter() - start
     return result

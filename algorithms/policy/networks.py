@@ -166,3 +166,10 @@ def make_agent(envs, hidden: int = 64, cost_critic: bool = False) -> ActorCritic
         return ActorCritic(obs_space.shape, int(act_space.n), hidden=hidden, cost_critic=cost_critic)
     return ActorCritic(obs_space.shape, None, int(act_space.shape[0]), hidden=hidden,
                        cost_critic=cost_critic)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"``: CUDA when available, else the CPU; any other name as torch reads it."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)

@@ -1,4 +1,4 @@
-"""Deep Q-Networks (Mnih et al. 2015, Algorithm 1) with four of Rainbow's parts as switches
+"""Deep Q-Networks (Mnih et al. 2015, Algorithm 1) with five of Rainbow's parts as switches
 (Hessel et al. 2018).
 
 DQN minimises the Huber loss of the TD error on minibatches drawn from a replay buffer D:
@@ -18,6 +18,14 @@ The switches:
   the loss of sample i is weighted by w_i = (N·P(i))^−β / max w, β annealed linearly to 1.
 * ``n_step`` — n-step targets (Hessel et al. 2018, eq. 2):
   y = Σ_{k<n} γ^k r_{t+k} + γ^n Q̂(s_{t+n}), cut at a termination inside the n steps.
+* ``distributional`` — C51 (Bellemare, Dabney & Munos 2017, Alg. 1; see :mod:`.distributional`):
+  the net outputs, per action, a softmax p_i(s, a) over ``n_atoms`` returns
+  z_i = V_min + i Δz, Δz = (V_max − V_min)/(N − 1), with Q(s, a) = Σ_i z_i p_i(s, a); the target
+  distribution R + d z_j (the same R and d as above) is projected back onto the support,
+  m = Φ(R + d Z(s', a*; θ⁻)), and the loss is the cross-entropy L = −Σ_i m_i log p_i(s, a; θ)
+  (no Huber). It combines with the rest as in Rainbow: dueling over atoms (V(s) atoms +
+  A(s, a) atoms − mean_a A, then the softmax), double (a* picked by θ), n-step, and PER with
+  the per-sample cross-entropy as the priority.
 
 Optionally (``eval_every``) the greedy policy is validated during training on seeds of its own,
 and the best snapshot is returned (RL Zoo's ``EvalCallback``): DQN's greedy policy swings from
@@ -50,7 +58,8 @@ from algorithms.policy.envs import (
     make_vec_env,
     no_log,
 )
-from algorithms.policy.networks import is_atari, nature_cnn
+from algorithms.policy.networks import is_atari, nature_cnn, resolve_device
+from algorithms.value.distributional import categorical_loss
 from algorithms.value.replay import NStepAccumulator, PrioritizedReplayBuffer, ReplayBuffer
 
 
@@ -83,6 +92,13 @@ class DQNConfig:
     per_beta0: float = 0.4  # β at the start, annealed linearly to 1
     per_eps: float = 1e-6  # ε of p_i = |δ_i| + ε
     n_step: int = 1  # n of the n-step target
+    distributional: bool = False  # C51: a categorical return distribution instead of Q
+    n_atoms: int = 51  # N atoms of the support (C51's 51)
+    # [V_min, V_max]: CartPole pays +1 a step and a time limit bootstraps, so returns lie in
+    # [1, 1/(1 − γ)] = [1, 100] at γ = 0.99 (Δz = 2 with 51 atoms); Rainbow's ±10 suits clipped
+    # Atari rewards. Set both per environment (rewards' sign and scale, γ)
+    v_min: float = 0.0
+    v_max: float = 100.0
     probe_every: int = 0  # env steps between value probes (0: none): Q(s0) vs realised return
     probe_episodes: int = 5  # greedy episodes per probe
     # model selection (RL Zoo's EvalCallback): every eval_every env steps (0: never) the greedy
@@ -98,13 +114,21 @@ class DQNConfig:
     stop_return: float | None = None  # stop once the 20-episode moving average reaches this
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if self.n_atoms < 2:
+            raise ValueError(f"C51's support needs n_atoms ≥ 2, got {self.n_atoms}")
+        if self.v_min >= self.v_max:
+            raise ValueError(f"C51's support needs v_min < v_max, got v_min = {self.v_min}, "
+                             f"v_max = {self.v_max}")
+
 
 # ----------------------------------------------------------------------------- the network
 
 
-def dueling_q(value: Tensor, advantages: Tensor) -> Tensor:
-    """Q(s, a) = V(s) + (A(s, a) − (1/|A|) Σ_a' A(s, a'))   (Wang et al. 2016, eq. 9)."""
-    return value + advantages - advantages.mean(dim=-1, keepdim=True)
+def dueling_q(value: Tensor, advantages: Tensor, dim: int = -1) -> Tensor:
+    """Q(s, a) = V(s) + (A(s, a) − (1/|A|) Σ_a' A(s, a'))   (Wang et al. 2016, eq. 9), the
+    actions along ``dim`` (C51: the same per atom, on logits of shape (B, |A|, N), ``dim=1``)."""
+    return value + advantages - advantages.mean(dim=dim, keepdim=True)
 
 
 class QNetwork(nn.Module):
@@ -112,10 +136,13 @@ class QNetwork(nn.Module):
     conv of 16 channels, then a dense layer) or, on stacked 84×84 Atari frames, Mnih et al.'s
     (2015) Nature CNN (three convs, then ``hidden[-1]`` = 512 units; PyTorch's default init,
     as CleanRL's ``dqn_atari``). The last hidden layer is the head: one stream for
-    Q, or — dueling — two streams of the same shape for V and A (Wang et al. 2016, Fig. 1)."""
+    Q, or — dueling — two streams of the same shape for V and A (Wang et al. 2016, Fig. 1).
+    Given a ``support`` z (C51), each stream has N outputs per action (the logits of p_i(s, a))
+    and ``forward`` returns Q(s, a) = Σ_i z_i p_i(s, a), so every caller still reads Q."""
 
     def __init__(self, obs_shape: tuple[int, ...], n_actions: int,
-                 hidden: tuple[int, ...] = (256, 256), dueling: bool = False) -> None:
+                 hidden: tuple[int, ...] = (256, 256), dueling: bool = False,
+                 support: Tensor | None = None) -> None:
         super().__init__()
         if is_atari(obs_shape):  # Atari frames (4, 84, 84), 0..255
             self.torso = nature_cnn(obs_shape[0], init=False)[:-2]  # up to the flattened convs
@@ -136,13 +163,33 @@ class QNetwork(nn.Module):
             return nn.Sequential(nn.Linear(features, hidden[-1]), nn.ReLU(),
                                  nn.Linear(hidden[-1], out))
 
-        self.dueling = dueling
+        self.dueling, self.n_actions = dueling, n_actions
+        self.distributional = support is not None
+        self.n_atoms = len(support) if support is not None else 1
+        if support is not None:
+            self.register_buffer("support", torch.as_tensor(support, dtype=torch.float32))
         if dueling:
-            self.value_stream, self.advantage_stream = stream(1), stream(n_actions)
+            self.value_stream = stream(self.n_atoms)
+            self.advantage_stream = stream(n_actions * self.n_atoms)
         else:
-            self.q_stream = stream(n_actions)
+            self.q_stream = stream(n_actions * self.n_atoms)
+
+    def logits(self, obs: Tensor) -> Tensor:
+        """(B, |A|, N): the logits of p_i(s, a) (C51); dueling per atom, as in Rainbow."""
+        h = self.torso(obs)
+        shape = (len(h), self.n_actions, self.n_atoms)
+        if self.dueling:
+            return dueling_q(self.value_stream(h).view(len(h), 1, self.n_atoms),
+                             self.advantage_stream(h).view(shape), dim=1)
+        return self.q_stream(h).view(shape)
+
+    def log_probs(self, obs: Tensor) -> Tensor:
+        """(B, |A|, N): log p_i(s, a), a log-softmax over the atoms (C51 only)."""
+        return F.log_softmax(self.logits(obs), dim=-1)
 
     def forward(self, obs: Tensor) -> Tensor:
+        if self.distributional:
+            return (self.log_probs(obs).exp() * self.support).sum(-1)  # Q = Σ_i z_i p_i(s, a)
         h = self.torso(obs)
         if self.dueling:
             return dueling_q(self.value_stream(h), self.advantage_stream(h))
@@ -214,15 +261,17 @@ def value_probe(q: QNetwork, env_id: str, episodes: int, gamma: float, seed: int
 
 def train(config: DQNConfig, log: LogFn = no_log) -> TrainResult:
     """Train DQN (and the switched-on parts); ``log(metrics, step)`` every ``log_interval`` env
-    steps with CleanRL's names (``losses/td_loss``, ``losses/q_values``, ``charts/epsilon``)."""
+    steps with CleanRL's names (``losses/td_loss``, ``losses/q_values``, ``charts/epsilon``;
+    with ``distributional``, ``losses/td_loss`` is C51's cross-entropy)."""
     torch.set_num_threads(1)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     envs = make_vec_env(config.env_id, config.n_envs, config.seed)
     obs_shape, n_actions = envs.single_observation_space.shape, int(envs.single_action_space.n)
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu")
-                          if config.device == "auto" else config.device)
-    q = QNetwork(obs_shape, n_actions, tuple(config.hidden), config.dueling).to(device)
+    device = resolve_device(config.device)
+    support = (torch.linspace(config.v_min, config.v_max, config.n_atoms)
+               if config.distributional else None)
+    q = QNetwork(obs_shape, n_actions, tuple(config.hidden), config.dueling, support).to(device)
     q_target = copy.deepcopy(q)
     optimizer = torch.optim.Adam(q.parameters(), lr=config.learning_rate)
     # MinAtar's boolean channels and Atari's 0..255 frames: 2 × 28 KB per Atari transition
@@ -274,20 +323,26 @@ def train(config: DQNConfig, log: LogFn = no_log) -> TrainResult:
                     torch.as_tensor(x, device=device) for x in (
                         batch.obs, batch.next_obs, batch.actions, batch.returns,
                         batch.discounts, batch.weights))
-                with torch.no_grad():
-                    y = td_target(b_returns, b_discounts, q_target(b_next),
-                                  q(b_next) if config.double else None)
-                q_sa = q(b_obs).gather(1, b_actions[:, None]).squeeze(1)
-                if config.loss == "huber":
-                    per_sample = F.smooth_l1_loss(q_sa, y, reduction="none")
+                if config.distributional:  # C51: the cross-entropy, also the priority
+                    per_sample, q_sa = categorical_loss(q, q_target, b_obs, b_actions, b_returns,
+                                                        b_discounts, b_next, config.double)
+                    priority = per_sample.detach()
                 else:
-                    per_sample = 0.5 * (q_sa - y) ** 2
+                    with torch.no_grad():
+                        y = td_target(b_returns, b_discounts, q_target(b_next),
+                                      q(b_next) if config.double else None)
+                    q_sa = q(b_obs).gather(1, b_actions[:, None]).squeeze(1)
+                    if config.loss == "huber":
+                        per_sample = F.smooth_l1_loss(q_sa, y, reduction="none")
+                    else:
+                        per_sample = 0.5 * (q_sa - y) ** 2
+                    priority = (q_sa - y).detach()
                 loss = (b_weights * per_sample).mean()
                 optimizer.zero_grad()
                 loss.backward()
                 nn.utils.clip_grad_norm_(q.parameters(), config.max_grad_norm)
                 optimizer.step()
-                buffer.update_priorities(batch.indices, (q_sa - y).detach().cpu().numpy())
+                buffer.update_priorities(batch.indices, priority.cpu().numpy())
                 grad_steps += 1
                 if grad_steps % config.target_update_interval == 0:
                     polyak_update(q_target, q, config.tau)

@@ -12,15 +12,18 @@ from algorithms.weeks.rl_common import UNITS, StudyConfig, algorithm_config
 from algorithms.weeks.week14.common import RL_ZOO_CARTPOLE, SMOKE_DQN
 
 # variant key → (label, the DQNConfig switches it turns on); n-step with n = 3 as in Rainbow,
-# PER with Rainbow's α = 0.5 and β 0.4 → 1
+# PER with Rainbow's α = 0.5 and β 0.4 → 1; C51 on each env's own [v_min, v_max] (see envs)
+ALL_PARTS: dict[str, Any] = {"double": True, "dueling": True, "prioritized": True,
+                             "per_alpha": 0.5, "n_step": 3}
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "dqn": ("DQN", {}),
     "double": ("+ Double", {"double": True}),
     "dueling": ("+ Dueling", {"dueling": True}),
     "per": ("+ PER", {"prioritized": True, "per_alpha": 0.5}),
     "nstep": ("+ 3-step", {"n_step": 3}),
-    "all": ("all combined", {"double": True, "dueling": True, "prioritized": True,
-                             "per_alpha": 0.5, "n_step": 3}),
+    "c51": ("+ C51", {"distributional": True}),
+    "all": ("all combined", ALL_PARTS),
+    "all_c51": ("all + C51", {**ALL_PARTS, "distributional": True}),
 }
 ENV_LABELS = {"cartpole": "CartPole-v1", "minatar": "MinAtar Breakout"}
 
@@ -32,14 +35,22 @@ MINATAR_SHORT: dict[str, Any] = {
     "train_freq": 4, "gradient_steps": 1, "target_update_interval": 250,
     "exploration_fraction": 0.3, "exploration_final_eps": 0.05, "hidden": [128]}
 
+# C51's support per env (only the distributional variants read it). CartPole: DQNConfig's
+# [0, 100], its returns lie in [1, 1/(1 − γ)]. MinAtar Breakout pays +1 a brick and never a
+# negative reward, and the ball hits at most about one brick per trip to the paddle and back
+# (roughly 12 steps), so at γ = 0.99 even a perfect player's value is ≲ 1/(1 − γ^12) ≈ 9:
+# [0, 10] gives Δz = 0.2 where Rainbow's ±10 would waste half the atoms below 0
+MINATAR_SUPPORT: dict[str, Any] = {"v_min": 0.0, "v_max": 10.0}
+
 
 class RainbowAblationConfig(StudyConfig):
     # per environment, the DQN settings every variant shares (CartPole: RL Zoo's at a shorter
-    # budget, half the gradient steps, so that 36 runs fit the cpu profile)
+    # budget, half the gradient steps, so that 36 runs fit the cpu profile; the two C51 variants
+    # make it 48)
     envs: dict[str, dict[str, Any]] = {
         "cartpole": {**RL_ZOO_CARTPOLE, "total_timesteps": 20_000, "gradient_steps": 64,
                      "target_update_interval": 64, "exploration_fraction": 0.2},
-        "minatar": MINATAR_SHORT}
+        "minatar": {**MINATAR_SHORT, **MINATAR_SUPPORT}}
     eval_episodes: int = 10  # held-out greedy episodes of each trained agent
     profiles: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": {"n_seeds": 1, "grid_points": 5, "eval_episodes": 2,
@@ -61,7 +72,8 @@ class RainbowAblationConfig(StudyConfig):
 @experiment(week=14, name="rainbow-ablation", covers=(1,), config=RainbowAblationConfig,
             units=UNITS)
 def rainbow_ablation(config: RainbowAblationConfig, tracker: Tracker) -> dict[str, float]:
-    """DQN, + Double, + Dueling, + PER, + 3-step and all combined, on CartPole and MinAtar."""
+    """DQN, + Double, + Dueling, + PER, + 3-step, + C51, all combined and all + C51, on
+    CartPole and MinAtar."""
     from functools import partial
 
     import numpy as np
@@ -89,9 +101,9 @@ def rainbow_ablation(config: RainbowAblationConfig, tracker: Tracker) -> dict[st
             summary |= study.summary(name)
         fig = band_figure(study.bands("episodic_return"), "return (20-episode moving average)")
         tracker.log_figure(f"ablation/{env}/episodic_return", fig,
-                           f"DQN and its Rainbow parts, each added alone and all combined, on "
-                           f"{ENV_LABELS[env]} ({budget} env steps): training return, mean over "
-                           f"{config.n_seeds} seeds with 95% t-intervals.")
+                           f"DQN and its Rainbow parts, each added alone, all combined and all "
+                           f"with C51, on {ENV_LABELS[env]} ({budget} env steps): training "
+                           f"return, mean over {config.n_seeds} seeds with 95% t-intervals.")
     for name in ("final_return", "eval_return", "auc"):
         rows = [row for study in studies.values() for row in study.table(name)]
         tracker.log_table(f"ablation/{name}", ["method", *ROW_COLUMNS], rows)
