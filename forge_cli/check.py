@@ -27,8 +27,10 @@ from forge_cli.check_review import near_identical, review_problems
 from forge_cli.code_refs import source_root, stale_references, valid_record
 from forge_cli.config import Settings
 from forge_cli.curriculum import load_curriculum
-from forge_cli.facts import build_facts
-from forge_cli.notes import notes_path
+from forge_cli.errors import BadInput
+from forge_cli.facts import FactsTable, week_facts
+from forge_cli.notes import notes_path, notes_picks
+from forge_cli.post_picks import notes_fact_keys
 from forge_cli.posts import (EDITIONS, HASH_KEY, LINK, UNKNOWN_MARKER, local_targets,
                              parse_post_name, post_file_name, posts_dir, read_post_text,
                              split_front_matter)
@@ -60,18 +62,21 @@ def week_posts(settings: Settings, week: int) -> list[Path]:
 
 
 def check_week(settings: Settings, week: int) -> list[Finding]:
-    posts = week_posts(settings, week)
-    records = RunStore(settings.path("runs")).latest(week).records
-    facts = build_facts(week, records)
+    # every post read first (BadInput: not UTF-8): the facts they were drafted from are checked
+    parsed = [(path, text, *split_front_matter(text))
+              for path in week_posts(settings, week) for text in [read_post_text(path)]]
+    drafted_keys = [key for _, _, meta, _ in parsed if isinstance(meta, dict)
+                    and isinstance(meta.get("forge"), dict)
+                    and isinstance(meta["forge"].get("facts"), dict)
+                    for key in meta["forge"]["facts"] if isinstance(key, str)]
+    records, facts = _checked_facts(settings, week, None, drafted_keys)
     allowed = _allowed_numbers(settings, week, records, facts)
     findings: list[Finding] = []
     cited: dict[tuple[int, str], set[str]] = {}
     stubs = notes_stubs(settings, week)
     bodies: list[tuple[str, int, str, str]] = []
-    for path in posts:
+    for path, text, meta, body in parsed:
         add = lambda kind, message: findings.append(Finding(post=path.name, kind=kind, message=message))  # noqa: E731
-        text = read_post_text(path)  # BadInput: not UTF-8
-        meta, body = split_front_matter(text)
         problem = _front_matter_problem(meta)
         if problem:
             add("front matter", problem)
@@ -118,13 +123,33 @@ def check_text(settings: Settings, week: int, body: str, *, name: str = "draft",
     unreferenced figures and tables and a manager edition's symbols. ``present`` names files
     that will stand beside the post once it is written (the figures forge copies, the
     companion edition drafted alongside)."""
-    records = RunStore(settings.path("runs")).latest(week, profile).records
-    allowed = _allowed_numbers(settings, week, records, build_facts(week, records))
+    records, facts = _checked_facts(settings, week, profile)
+    allowed = _allowed_numbers(settings, week, records, facts)
     folder = posts_dir(settings.path("blog"))
     problems = _body_problems(settings, body, allowed, folder, set(present))
     if post is not None and edition is not None:
         problems += review_problems(week, post, edition, body)
     return [Finding(post=name, kind=kind, message=message) for kind, message in problems]
+
+
+def _checked_facts(settings: Settings, week: int, profile: str | None,
+                   drafted: Collection[str] = ()) -> tuple[list[RunRecord], FactsTable]:
+    """The week's runs at ``profile`` and what its posts may cite (:func:`week_facts`), with
+    the other weeks' facts named by the notes or by ``drafted`` (posts' provenance). A key
+    that cannot be read is left out, so a post citing it is a stale fact; notes forge cannot
+    read name none here (drafting reports them)."""
+    store = RunStore(settings.path("runs"))
+    latest = store.latest(week, profile)
+    wanted = list(drafted)
+    notes = notes_path(settings, week)
+    if notes.is_file():
+        text = notes.read_text(encoding="utf-8", errors="replace")
+        try:
+            wanted += notes_fact_keys(notes_picks(split_front_matter(text)[0], notes), text)
+        except BadInput:
+            pass
+    return latest.records, week_facts(store, week, latest.profile, latest.records, wanted,
+                                      strict=False)
 
 
 def _body_problems(settings: Settings, body: str, allowed: set[float], folder: Path,

@@ -142,21 +142,40 @@ def pull(week: WeekArg) -> None:
 
 @app.command()
 def facts(week: WeekArg, profile: ProfileOption = None) -> None:
-    """List the week's facts (one profile's runs): the keys posts cite, values, spread."""
-    from forge_cli.facts import build_facts
+    """List the week's facts (one profile's runs): the keys posts cite, values, spread; then the
+    other weeks' facts its notes cite (weekN/KEY), from those weeks' runs of the same profile."""
+    from forge_cli.facts import week_facts
+    from forge_cli.notes import notes_path, notes_picks, read_notes
+    from forge_cli.post_picks import notes_fact_keys
+    from forge_cli.posts import split_front_matter
     from forge_cli.results import key_value_lines
     from forge_cli.store import RunStore
 
     number = resolve_week(week)
-    latest = RunStore(settings().path("runs")).latest(number, profile)
+    cfg = settings()
+    store = RunStore(cfg.path("runs"))
+    latest = store.latest(number, profile)
     if not latest.records:
         raise ForgeError(latest.why_empty())
+    wanted: list[str] = []
+    if (notes := notes_path(cfg, number)).is_file():
+        text = read_notes(cfg, number)
+        wanted = notes_fact_keys(notes_picks(split_front_matter(text)[0], notes), text)
+    table = week_facts(store, number, latest.profile, latest.records, wanted,
+                       where=f"{notes}: ")
     ui.console.print(f"week {number} facts · profile {latest.profile} · cite as "
                   "{{ fact:KEY }}", style="bold", highlight=False)
-    pairs = [(fact.key, fact.formatted() + (f" (n={fact.n})" if fact.n > 1 else ""))
-             for fact in build_facts(number, latest.records).facts.values()]
-    for line in key_value_lines(pairs, width=ui.console.width):  # keys whole: they are cited
-        ui.console.print(line, markup=False, highlight=False, soft_wrap=True)
+    by_week: dict[int, list] = {}
+    for fact in table.facts.values():
+        by_week.setdefault(fact.week if fact.week is not None else number, []).append(fact)
+    for other in sorted(by_week, key=lambda n: (n != number, n)):
+        if other != number:  # another week's facts the notes cite
+            ui.console.print(f"from week {other} ({latest.profile} runs), named by the notes:",
+                             highlight=False)
+        pairs = [(fact.key, fact.formatted() + (f" (n={fact.n})" if fact.n > 1 else ""))
+                 for fact in by_week[other]]
+        for line in key_value_lines(pairs, width=ui.console.width):  # keys whole: they are cited
+            ui.console.print(line, markup=False, highlight=False, soft_wrap=True)
     if latest.other_profiles:
         ui.console.print(f"also stored: {', '.join(latest.other_profiles)} runs "
                       f"(choose with --profile)", highlight=False)

@@ -17,9 +17,9 @@ from forge_cli.code_refs import CodeSource, code_source, week_code_symbols
 from forge_cli.config import Settings
 from forge_cli.curriculum import Post, Week, load_curriculum
 from forge_cli.errors import BadInput, ForgeError
-from forge_cli.facts import FactsTable, build_facts
+from forge_cli.facts import FactsTable, week_facts
 from forge_cli.notes import notes_path, notes_picks, read_notes
-from forge_cli.post_picks import PostPlan, Section, check_post_picks, plan_post
+from forge_cli.post_picks import PostPlan, Section, check_post_picks, notes_fact_keys, plan_post
 from forge_cli.posts import (Edition, front_matter_span, post_file_name, posts_dir,
                              split_front_matter)
 from forge_cli.store import RunStore, safe_key
@@ -135,7 +135,8 @@ def build_context(settings: Settings, week_number: int, post_number: int,
     if not notes_file.is_file():
         raise ForgeError(f"no notes for week {week.number}: write {notes_file} first "
                          f"(`forge notes {week.slug}` starts it)")
-    latest = RunStore(settings.path("runs")).latest(week.number, profile)
+    store = RunStore(settings.path("runs"))
+    latest = store.latest(week.number, profile)
     if not latest.records:
         raise ForgeError(latest.why_empty())
     records = latest.records
@@ -156,7 +157,8 @@ def build_context(settings: Settings, week_number: int, post_number: int,
     sections = notes_sections(notes)
     check_post_picks(picks, week, {name: s.title for name, s in sections.items()}, notes_file,
                      repeated_headings(notes))
-    facts = build_facts(week.number, records)
+    facts = week_facts(store, week.number, latest.profile, records,
+                       notes_fact_keys(picks, notes), where=f"{notes_file}: ")
     plan = plan_post(picks, week, post.number, edition, facts,
                      {figure.key: figure.caption for figure in figures},
                      {table.key: len(table.rows) for table in tables}, sections)
@@ -175,9 +177,15 @@ def build_context(settings: Settings, week_number: int, post_number: int,
         earlier_posts=earlier,
         companion=PostRef(week=week.number, post=post.number, title=post.title,
                           file=post_file_name(week.number, post.number, companion_edition)),
-        run_ids=sorted(record.id for record in records), profile=latest.profile,
+        run_ids=_run_ids(records, facts), profile=latest.profile,
         code_source=(source := code_source(settings)),
         code_symbols=week_code_symbols(source.root, week.number))
+
+
+def _run_ids(records, facts: FactsTable) -> list[str]:
+    """The runs the post's numbers come from: the week's, and those of the other weeks' facts."""
+    other = [run for fact in facts.facts.values() if fact.week != facts.week for run in fact.run_ids]
+    return sorted({*(record.id for record in records), *other})
 
 
 def _table_ref(record, entry) -> TableRef:

@@ -85,7 +85,15 @@ def reproduce_variables(settings: Settings, context: DraftContext,
     only = f" --only {','.join(ran)}" if ran and set(ran) != set(registry) else ""
     week = f"week{context.week.number}"
     sha = provenance.get("git_sha")
-    return {"run_command": f"forge run {week} --profile {context.profile} "
+    # the other weeks whose facts the post cites (``weekN/`` keys) run first, at the same profile
+    cited: dict[int, set[str]] = {}
+    for fact in context.facts.facts.values():
+        if fact.week is not None and fact.week != context.week.number:
+            cited.setdefault(fact.week, set()).add(fact.experiment)
+    upstream = [f"forge run week{n} --profile {context.profile} --only {','.join(sorted(e))}"
+                for n, e in sorted(cited.items())]
+    return {"upstream_commands": upstream,
+            "run_command": f"forge run {week} --profile {context.profile} "
                            f"--seeds {seeds_text(seeds)}{only}",
             "draft_command": f"forge draft {week} --post {context.post.number} "
                              f"--edition {context.edition} --profile {context.profile}",

@@ -25,6 +25,7 @@ from forge_cli.curriculum import Week
 from forge_cli.errors import BadInput
 from forge_cli.facts import PLACEHOLDER, FactsTable
 from forge_cli.notes import NotesPicks, PickList, PostPicks, Reference
+from forge_cli.posts import split_front_matter
 
 DEFAULT_SECTIONS = {"scientist": ["key ideas", "derivations", "experiments", "surprises",
                                   "open questions"],
@@ -216,12 +217,33 @@ def plan_post(picks: NotesPicks, week: Week, number: int, edition: str, facts: F
                        for key in cited),
         seeds_in_run=max([facts.facts[key].seeds_in_run for key in cited], default=1),
         deterministic=bool(cited) and all(
-            not getattr(experiments.get(facts.facts[key].experiment), "seeded", True)
-            for key in cited),
+            not getattr(_experiments(facts.facts[key].week, week.number, experiments).get(
+                facts.facts[key].experiment), "seeded", True) for key in cited),
         other_posts=[Sibling(number=other.number, title=other.title,
                              angle=_angle(picks.for_post(other.number),
                                           sections.get(f"post {other.number}")))
                      for other in week.posts if other.number != number])
+
+
+def notes_fact_keys(picks: NotesPicks, notes: str) -> list[str]:
+    """Every fact key the notes name, in order: the front matter's picks and labels, then the
+    ``{{ fact:KEY }}`` placeholders of the body (outside HTML comments). What
+    :func:`forge_cli.facts.week_facts` is asked for: the ``weekN/`` keys among them."""
+    keys = [*_keys(picks.headline_facts), *(picks.labels or {}), *(picks.plain_labels or {})]
+    for post in (picks.posts or {}).values():
+        keys += [*_keys(post.facts), *_keys(post.plain_facts)]
+    body = re.sub(r"<!--.*?-->", "", split_front_matter(notes)[1], flags=re.DOTALL)
+    keys += [match.group(2) for match in PLACEHOLDER.finditer(body) if match.group(1) == "fact"]
+    return list(dict.fromkeys(keys))
+
+
+def _keys(items: PickList | None) -> list[str]:
+    return list(_pairs(items) or {})
+
+
+def _experiments(fact_week: int | None, week: int, own: dict) -> dict:
+    """The registry a fact's experiment is in: another week's, for a ``weekN/`` fact."""
+    return own if fact_week in (None, week) else experiments_for(fact_week)
 
 
 def _pairs(items: PickList | None) -> dict[str, str] | None:
