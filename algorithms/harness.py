@@ -71,6 +71,16 @@ def mean_ci(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.nan_to_num(t * std / np.sqrt(np.maximum(n, 1)))
 
 
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rank correlation of ``x`` and ``y`` (``scipy.stats.spearmanr``: ties get
+    their mean rank); 0 when either is constant, where ρ is undefined and there is no trend."""
+    from scipy.stats import spearmanr
+
+    if len(set(x)) < 2 or len(set(y)) < 2:
+        return 0.0
+    return float(spearmanr(x, y).statistic)
+
+
 def table_rows(values: dict[str, Sequence[float]]) -> list[list[Any]]:
     """label → per-seed values as rows [label, mean, ci95, per-seed list] (:data:`ROW_COLUMNS`)."""
     rows = []

@@ -91,14 +91,3 @@ def test_a_proxy_model_with_another_tokenizer_is_an_input_error(run, monkeypatch
     exp = experiments_for(12)["overoptimization-scale"]
     with pytest.raises(InputError, match="is not the base model's"):
         exp.fn(exp.config.for_profile("smoke"), RecordingTracker())
-
-
-def test_the_rank_correlation_is_spearmans_and_zero_without_a_trend():
-    from scipy.stats import spearmanr
-
-    from algorithms.weeks.week12.overoptimization_scale import _rank_corr
-
-    x, y = [64, 256, 1024, 4096], [1.2, 1.9, 1.6, 2.1]
-    assert _rank_corr(x, y) == pytest.approx(spearmanr(x, y).statistic)
-    assert _rank_corr(x, [2.1, 2.1, 2.1, 2.1]) == 0.0  # every peak at d_max: no trend
-    assert _rank_corr(x, [1.0, 2.0, 2.0, 3.0]) == pytest.approx(0.9486833)  # ties: mean ranks

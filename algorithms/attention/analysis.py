@@ -11,12 +11,11 @@
   estimate of the loss change when the head is removed. Heads are then pruned greedily in order
   of increasing importance (§4), and the loss is measured after each removal.
 * How well the first-order importance ranks the heads: Spearman's rank correlation between it and
-  the loss change when each head alone is removed (:func:`spearman`).
+  the loss change when each head alone is removed (``algorithms.harness.spearman``).
 """
 
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import Tensor
@@ -93,28 +92,3 @@ def ablation_deltas(model: TinyGPT, batches: list[tuple[Tensor, Tensor]]) -> Ten
             mask[layer, head] = 0.0
             deltas[layer, head] = masked_loss(model, batches, mask) - base
     return deltas
-
-
-def _ranks(values: list[float]) -> list[float]:
-    """0-based ranks of ``values``; tied values share the mean of the ranks they span."""
-    order = sorted(range(len(values)), key=values.__getitem__)
-    ranks = [0.0] * len(values)
-    start = 0
-    while start < len(order):
-        end = start
-        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
-            end += 1
-        for i in order[start:end + 1]:
-            ranks[i] = (start + end) / 2
-        start = end + 1
-    return ranks
-
-
-def spearman(x: list[float], y: list[float]) -> float:
-    """Spearman's rank correlation: Pearson's correlation of the ranks of ``x`` and ``y`` (ties
-    get their mean rank, as in ``scipy.stats.spearmanr``); 0 when either is constant."""
-    rx, ry = _ranks(x), _ranks(y)
-    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
-    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
-    norm = math.sqrt(sum((a - mx) ** 2 for a in rx) * sum((b - my) ** 2 for b in ry))
-    return cov / norm if norm else 0.0

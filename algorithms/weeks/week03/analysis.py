@@ -62,9 +62,9 @@ def analysis(config: AnalysisConfig, tracker: Tracker) -> dict[str, float]:
         head_importance,
         head_statistics,
         pruning_curve,
-        spearman,
     )
     from algorithms.attention.model import CharCorpus, GPTConfig, TinyGPT, train
+    from algorithms.harness import spearman
     from algorithms.attention.profiling import device_named, intra_op_threads
     from algorithms.weeks.week03 import model_figures
 

@@ -204,7 +204,7 @@ def _report(config: OveroptimizationScaleConfig, tracker: Tracker, params: dict[
     """Means over seeds with 95% intervals, eq. 1's fits, the summary, tables and figure."""
     import numpy as np
 
-    from algorithms.harness import mean_ci
+    from algorithms.harness import mean_ci, spearman
     from algorithms.preference.best_of_n import best_of_n_kl
     from algorithms.safety.overoptimization import distance, fit_bon
     from algorithms.weeks.week12.scale_figures import scale_figure
@@ -252,11 +252,11 @@ def _report(config: OveroptimizationScaleConfig, tracker: Tracker, params: dict[
                             step=n, x="n")
             panels[name][f"{s} pairs"] = (d, g_mean, g_half, fit)
         for peak in ("gold_peak_d", "fit_best_d"):
-            summary[f"bon.{name}.{peak.removeprefix('gold_')}_rank_corr_with_data"] = _rank_corr(
+            summary[f"bon.{name}.{peak.removeprefix('gold_')}_rank_corr_with_data"] = spearman(
                 sizes, [summary[f"bon.{name}.proxy_n{s}.{peak}"] for s in sizes])
     # the other axis of Gao et al.'s fig. 3: the peak against parameters at the largest data
     for peak in ("gold_peak_d", "fit_best_d"):
-        summary[f"bon.{peak.removeprefix('gold_')}_rank_corr_with_params"] = _rank_corr(
+        summary[f"bon.{peak.removeprefix('gold_')}_rank_corr_with_params"] = spearman(
             list(params.values()),
             [summary[f"bon.{name}.proxy_n{sizes[-1]}.{peak}"] for name in params])
 
@@ -273,13 +273,3 @@ def _report(config: OveroptimizationScaleConfig, tracker: Tracker, params: dict[
         "gain over n = 1 against d = √KL, mean ± 95% interval over "
         f"{config.n_seeds} seeds; dashed: Gao et al.'s fitted d(α − βd)"))
     return summary
-
-
-def _rank_corr(x: list[float], y: list[float]) -> float:
-    """Spearman's ρ of ``y`` against ``x`` (ties get their mean rank); 0 when either is
-    constant, where ρ is undefined and there is no trend to report."""
-    from scipy.stats import spearmanr
-
-    if len(set(x)) < 2 or len(set(y)) < 2:
-        return 0.0
-    return float(spearmanr(x, y).statistic)
