@@ -29,8 +29,8 @@ from forge_cli.config import Settings
 from forge_cli.curriculum import load_curriculum
 from forge_cli.errors import BadInput
 from forge_cli.facts import FactsTable, week_facts
-from forge_cli.notes import notes_path, notes_picks
-from forge_cli.post_picks import notes_fact_keys
+from forge_cli.notes import notes_path
+from forge_cli.post_picks import notes_text_fact_keys
 from forge_cli.posts import (EDITIONS, HASH_KEY, LINK, UNKNOWN_MARKER, local_targets,
                              parse_post_name, post_file_name, posts_dir, read_post_text,
                              split_front_matter)
@@ -145,7 +145,7 @@ def _checked_facts(settings: Settings, week: int, profile: str | None,
     if notes.is_file():
         text = notes.read_text(encoding="utf-8", errors="replace")
         try:
-            wanted += notes_fact_keys(notes_picks(split_front_matter(text)[0], notes), text)
+            wanted += notes_text_fact_keys(text, notes)
         except BadInput:
             pass
     return latest.records, week_facts(store, week, latest.profile, latest.records, wanted,

@@ -145,9 +145,8 @@ def facts(week: WeekArg, profile: ProfileOption = None) -> None:
     """List the week's facts (one profile's runs): the keys posts cite, values, spread; then the
     other weeks' facts its notes cite (weekN/KEY), from those weeks' runs of the same profile."""
     from forge_cli.facts import week_facts
-    from forge_cli.notes import notes_path, notes_picks, read_notes
-    from forge_cli.post_picks import notes_fact_keys
-    from forge_cli.posts import split_front_matter
+    from forge_cli.notes import notes_path, read_notes
+    from forge_cli.post_picks import notes_text_fact_keys
     from forge_cli.results import key_value_lines
     from forge_cli.store import RunStore
 
@@ -159,8 +158,7 @@ def facts(week: WeekArg, profile: ProfileOption = None) -> None:
         raise ForgeError(latest.why_empty())
     wanted: list[str] = []
     if (notes := notes_path(cfg, number)).is_file():
-        text = read_notes(cfg, number)
-        wanted = notes_fact_keys(notes_picks(split_front_matter(text)[0], notes), text)
+        wanted = notes_text_fact_keys(read_notes(cfg, number), notes)
     table = week_facts(store, number, latest.profile, latest.records, wanted,
                        where=f"{notes}: ")
     ui.console.print(f"week {number} facts · profile {latest.profile} · cite as "

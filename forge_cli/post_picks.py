@@ -24,7 +24,7 @@ from forge_cli.code_refs import CODE_PLACEHOLDER
 from forge_cli.curriculum import Week
 from forge_cli.errors import BadInput
 from forge_cli.facts import PLACEHOLDER, FactsTable
-from forge_cli.notes import NotesPicks, PickList, PostPicks, Reference
+from forge_cli.notes import NotesPicks, PickList, PostPicks, Reference, notes_picks
 from forge_cli.posts import split_front_matter
 
 DEFAULT_SECTIONS = {"scientist": ["key ideas", "derivations", "experiments", "surprises",
@@ -235,6 +235,12 @@ def notes_fact_keys(picks: NotesPicks, notes: str) -> list[str]:
     body = re.sub(r"<!--.*?-->", "", split_front_matter(notes)[1], flags=re.DOTALL)
     keys += [match.group(2) for match in PLACEHOLDER.finditer(body) if match.group(1) == "fact"]
     return list(dict.fromkeys(keys))
+
+
+def notes_text_fact_keys(text: str, path: Path) -> list[str]:
+    """:func:`notes_fact_keys` of a notes file's ``text`` (its front matter parsed here;
+    BadInput, naming ``path``, for picks of the wrong shape)."""
+    return notes_fact_keys(notes_picks(split_front_matter(text)[0], path), text)
 
 
 def _keys(items: PickList | None) -> list[str]:
