@@ -97,7 +97,6 @@ class RedTeamExperimentConfig(ExperimentConfig):
             raise ValueError(f"llm_rounds and llm_candidates must be >= 1, got "
                              f"{self.llm_rounds} and {self.llm_candidates}")
         self.search_config(0)  # ValueError, one line, for bad search settings
-        self.attack_config()
         self.cai_config()
         return self
 
