@@ -39,10 +39,11 @@ def test_smoke_summaries_name_what_each_experiment_measures():
     single, _ = runs["dqn-cartpole"]
     assert {"final_return", "eval_return", "target", "sps"} <= set(single)
     compare, tracker = runs["value-vs-policy"]
-    assert {f"{m}.{s}" for m in ("dqn", "ppo", "a2c") for s in ("final_return", "eval_return",
-                                                                 "auc", "seeds_reaching")} \
-        <= set(compare)
-    assert "compare/steps_to_reach" in tracker.tables
+    assert {f"{env}.{m}.{s}" for env in ("cartpole", "minatar") for m in ("dqn", "ppo", "a2c")
+            for s in ("final_return", "eval_return", "auc", "seeds_reaching")} <= set(compare)
+    assert {"compare/steps_to_reach", "compare/eval_return"} <= set(tracker.tables)
+    assert {"compare/cartpole/episodic_return", "compare/minatar/episodic_return"} \
+        <= set(tracker.figures)
     ablation, tracker = runs["rainbow-ablation"]
     assert {f"{env}.{v}.eval_return" for env in ("cartpole", "minatar")
             for v in ("dqn", "double", "dueling", "per", "nstep", "all")} <= set(ablation)
@@ -79,3 +80,18 @@ def test_dqn_cartpole_passes_rl_zoo_settings_through_and_rejects_unknown_fields(
         (True, True, True, 3)
     assert not any((ablation["minatar/dqn"].double, ablation["minatar/dqn"].dueling,
                     ablation["minatar/dqn"].prioritized, ablation["minatar/dqn"].n_step > 1))
+
+
+def test_value_vs_policy_gives_each_env_one_budget_and_rejects_unknown_env_fields():
+    config = EXPERIMENTS["value-vs-policy"].config
+    built = config.for_profile("cpu").algorithm_configs()
+    for env, env_id, budget in (("cartpole", "CartPole-v1", 50_000),
+                                ("minatar", "MinAtar-Breakout", 100_000)):
+        assert {(built[f"{env}/{m}"].env_id, built[f"{env}/{m}"].total_timesteps)
+                for m in ("dqn", "ppo", "a2c")} == {(env_id, budget)}
+    # MinAtar: weeks 6 and 7's own A2C and PPO, not CartPole's
+    assert (built["minatar/a2c"].n_envs, built["minatar/a2c"].optimizer) == (16, "rmsprop")
+    assert (built["minatar/ppo"].n_steps, built["minatar/ppo"].clip_coef) == (128, 0.1)
+    assert built["minatar/dqn"].buffer_size == 100_000
+    with pytest.raises(ValueError, match="envs.minatar has no field reach_at"):
+        config.for_profile("cpu", envs={"minatar": {"reach_at": 2.0}}).algorithm_configs()

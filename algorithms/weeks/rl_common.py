@@ -1,4 +1,4 @@
-"""What the RL experiments of weeks 4, 6 and 7 share: building an algorithm's config from a week
+"""What the RL experiments of weeks 4, 6, 7 and 14 share: building an algorithm's config from a week
 config, training it, the single-run experiment, the return measurement of a seed study.
 
 A week config never re-declares an algorithm's hyperparameters: it holds overrides of the fields
@@ -28,6 +28,18 @@ CONFIG_TYPES = {"reinforce": "ReinforceConfig", "npg": "NPGConfig", "trpo": "TRP
                 "tabular_q": "TabularQConfig"}
 # the rest are in algorithms.policy
 PACKAGES = {"dqn": "algorithms.value", "tabular_q": "algorithms.value"}
+
+# MinAtar Breakout's policy-gradient settings, shared by weeks 6 and 7's single runs and week
+# 14's comparison (each adds its own budget). A2C: the paper's t_max = 5, RMSProp, n-step
+# returns (λ = 1), raw advantages. PPO: CleanRL's Atari settings (clip ε 0.1, 4 epochs), lr ×4.
+A2C_MINATAR: dict[str, Any] = {
+    "env_id": "MinAtar-Breakout", "n_envs": 16, "n_steps": 5, "learning_rate": 1e-3,
+    "optimizer": "rmsprop", "gamma": 0.99, "gae_lambda": 1.0, "ent_coef": 0.01,
+    "norm_adv": False}
+PPO_MINATAR: dict[str, Any] = {
+    "env_id": "MinAtar-Breakout", "n_envs": 8, "n_steps": 128, "n_epochs": 4,
+    "minibatch_size": 256, "learning_rate": 2.5e-4 * 4, "gamma": 0.99, "gae_lambda": 0.95,
+    "ent_coef": 0.01, "clip_coef": 0.1}
 
 
 def algorithm_config(algorithm: str, overrides: Mapping[str, Any], **fixed: Any) -> Any:

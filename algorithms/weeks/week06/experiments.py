@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from algorithms.experiment import Tracker, experiment
 from algorithms.weeks.rl_common import (
+    A2C_MINATAR,
     UNITS,
     AtariRuns,
     atari_runs,
@@ -44,10 +45,7 @@ def a2c_cartpole(config: A2CCartPoleConfig, tracker: Tracker) -> dict[str, float
 
 
 class A2CMinAtarConfig(A2CRunConfig):
-    algo: dict[str, Any] = {  # the paper's t_max = 5, RMSProp, n-step returns (λ = 1)
-        "env_id": "MinAtar-Breakout", "total_timesteps": 300_000, "n_envs": 16, "n_steps": 5,
-        "learning_rate": 1e-3, "optimizer": "rmsprop", "gamma": 0.99, "gae_lambda": 1.0,
-        "ent_coef": 0.01, "norm_adv": False}
+    algo: dict[str, Any] = {**A2C_MINATAR, "total_timesteps": 300_000}
     random_episodes: int = 50
     profiles: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": {"algo": {"total_timesteps": 512, "n_envs": 2}, "random_episodes": 2},

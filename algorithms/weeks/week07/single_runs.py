@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from algorithms.experiment import Tracker, experiment
-from algorithms.weeks.rl_common import UNITS, SingleRunConfig, single_run
+from algorithms.weeks.rl_common import PPO_MINATAR, UNITS, SingleRunConfig, single_run
 
 
 class PPORunConfig(SingleRunConfig):
@@ -103,11 +103,7 @@ def ppo_lunarlander(config: PPOLunarConfig, tracker: Tracker) -> dict[str, float
 
 
 class PPOMinAtarConfig(PPORunConfig):
-    algo: dict[str, Any] = {
-        "env_id": "MinAtar-Breakout", "total_timesteps": 300_000, "n_envs": 8, "n_steps": 128,
-        "n_epochs": 4, "minibatch_size": 256, "learning_rate": 2.5e-4 * 4, "gamma": 0.99,
-        "gae_lambda": 0.95, "ent_coef": 0.01,
-        "clip_coef": 0.1}  # CleanRL's Atari ε
+    algo: dict[str, Any] = {**PPO_MINATAR, "total_timesteps": 300_000}
     random_episodes: int = 50
     profiles: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": {"algo": {"total_timesteps": 512, "n_envs": 2, "n_steps": 64, "n_epochs": 1},

@@ -5,8 +5,9 @@ al. 2018): Double DQN, dueling heads, prioritized replay, n-step targets.
 
 * ``dqn-cartpole``: DQN with RL Zoo's CartPole-v1 settings, one seed per run; target 475 over
   the last 20 training episodes and on held-out greedy episodes.
-* ``value-vs-policy``: DQN against PPO (week 7) and A2C (week 6) on one env-step budget on
-  CartPole-v1: steps to reach a return, return over the budget, seeds inside the run.
+* ``value-vs-policy``: DQN against PPO (week 7) and A2C (week 6) on one env-step budget per env,
+  on CartPole-v1 and MinAtar Breakout: steps to reach a return, return over the budget,
+  held-out greedy return, seeds inside the run.
 
 ``rainbow.py``:
 

@@ -1,5 +1,5 @@
-"""What week 14's experiments share: the single-run config, RL Zoo's CartPole settings, and the
-measurement of a value-based seed study.
+"""What week 14's experiments share: the single-run config, RL Zoo's CartPole settings, a short
+MinAtar Breakout budget, and the measurement of a value-based seed study.
 
 DQN's config is built by :func:`algorithms.weeks.rl_common.algorithm_config` ("dqn"), and the rest
 of ``rl_common`` (``single_run``, ``seeded_method``, ``measure_returns``) works on DQN as it is,
@@ -21,6 +21,16 @@ RL_ZOO_CARTPOLE: dict[str, Any] = {
     "batch_size": 64, "buffer_size": 100_000, "learning_starts": 1_000, "gamma": 0.99,
     "target_update_interval": 128, "train_freq": 256, "gradient_steps": 128,
     "exploration_fraction": 0.16, "exploration_final_eps": 0.04, "hidden": [256, 256]}
+
+ENV_LABELS = {"cartpole": "CartPole-v1", "minatar": "MinAtar Breakout"}
+
+# MinAtar Breakout, a short budget: Young & Tian's (2019) net and per-step training (one
+# gradient step every 4 env steps here), with a faster ε decay and Adam for the small budget
+MINATAR_SHORT: dict[str, Any] = {
+    "env_id": "MinAtar-Breakout", "total_timesteps": 10_000, "learning_rate": 1e-3,
+    "batch_size": 32, "buffer_size": 20_000, "learning_starts": 1_000, "gamma": 0.99,
+    "train_freq": 4, "gradient_steps": 1, "target_update_interval": 250,
+    "exploration_fraction": 0.3, "exploration_final_eps": 0.05, "hidden": [128]}
 
 # the smoke profile's DQN: seconds, every code path
 SMOKE_DQN: dict[str, Any] = {"total_timesteps": 600, "learning_starts": 200, "train_freq": 64,

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from algorithms.experiment import Tracker, experiment
 from algorithms.weeks.rl_common import UNITS, StudyConfig, algorithm_config
-from algorithms.weeks.week14.common import RL_ZOO_CARTPOLE, SMOKE_DQN
+from algorithms.weeks.week14.common import ENV_LABELS, MINATAR_SHORT, RL_ZOO_CARTPOLE, SMOKE_DQN
 
 # variant key → (label, the DQNConfig switches it turns on); n-step with n = 3 as in Rainbow,
 # PER with Rainbow's α = 0.5 and β 0.4 → 1; C51 on each env's own [v_min, v_max] (see envs)
@@ -25,15 +25,6 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "all": ("all combined", ALL_PARTS),
     "all_c51": ("all + C51", {**ALL_PARTS, "distributional": True}),
 }
-ENV_LABELS = {"cartpole": "CartPole-v1", "minatar": "MinAtar Breakout"}
-
-# MinAtar Breakout, a short budget: Young & Tian's (2019) net and per-step training (one
-# gradient step every 4 env steps here), with a faster ε decay and Adam for the small budget
-MINATAR_SHORT: dict[str, Any] = {
-    "env_id": "MinAtar-Breakout", "total_timesteps": 10_000, "learning_rate": 1e-3,
-    "batch_size": 32, "buffer_size": 20_000, "learning_starts": 1_000, "gamma": 0.99,
-    "train_freq": 4, "gradient_steps": 1, "target_update_interval": 250,
-    "exploration_fraction": 0.3, "exploration_final_eps": 0.05, "hidden": [128]}
 
 # C51's support per env (only the distributional variants read it). CartPole: DQNConfig's
 # [0, 100], its returns lie in [1, 1/(1 − γ)]. MinAtar Breakout pays +1 a brick and never a
